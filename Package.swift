@@ -1,0 +1,105 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One list of settings shared by every target (architecture §8).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "cloudfleet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cloudfleet-server", targets: ["cloudfleet-server"]),
+        .library(name: "CloudfleetCore", targets: ["CloudfleetCore"]),
+        .library(name: "CloudfleetStore", targets: ["CloudfleetStore"]),
+        .library(name: "CloudfleetStoreConformance", targets: ["CloudfleetStoreConformance"]),
+        .library(name: "CloudfleetServer", targets: ["CloudfleetServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        .target(
+            name: "CloudfleetCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetStore",
+            dependencies: ["CloudfleetCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetStoreSQLite",
+            dependencies: [
+                "CloudfleetCore", "CloudfleetStore",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetStoreConformance",
+            dependencies: ["CloudfleetCore", "CloudfleetStore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetAPI",
+            resources: [.embedInCode("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetServer",
+            dependencies: [
+                "CloudfleetCore", "CloudfleetStore", "CloudfleetStoreSQLite", "CloudfleetAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "cloudfleet-server",
+            dependencies: [
+                "CloudfleetServer", "CloudfleetCore", "CloudfleetStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloudfleetCoreTests",
+            dependencies: ["CloudfleetCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloudfleetStoreSQLiteTests",
+            dependencies: ["CloudfleetStoreSQLite", "CloudfleetStoreConformance"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloudfleetServerTests",
+            dependencies: [
+                "CloudfleetServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

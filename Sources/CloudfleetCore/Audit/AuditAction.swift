@@ -1,0 +1,8 @@
+/// The kinds of change the audit trail records.
+public enum AuditAction: String, Sendable, Codable, CaseIterable {
+    case organizationCreate = "organization.create"
+    case tokenCreate = "token.create"
+    case tokenUpdate = "token.update"
+    case tokenRegenerate = "token.regenerate"
+    case tokenDelete = "token.delete"
+}

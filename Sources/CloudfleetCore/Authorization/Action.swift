@@ -1,0 +1,19 @@
+/// Everything a principal can ask to do. Closed, so every entry point names its action explicitly.
+public enum Action: String, Sendable, CaseIterable {
+    case listTokens = "tokens.list"
+    case readToken = "tokens.read"
+    case createToken = "tokens.create"
+    case updateToken = "tokens.update"
+    case regenerateTokenSecret = "tokens.regenerate"
+    case deleteToken = "tokens.delete"
+    case readOrganization = "organization.read"
+    case listAuditEvents = "audit_events.list"
+
+    /// Whether the action only reads. Users may perform exactly these, except reading the audit trail.
+    public var isRead: Bool {
+        switch self {
+        case .listTokens, .readToken, .readOrganization, .listAuditEvents: true
+        case .createToken, .updateToken, .regenerateTokenSecret, .deleteToken: false
+        }
+    }
+}

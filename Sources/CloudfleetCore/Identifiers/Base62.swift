@@ -1,0 +1,36 @@
+/// The base62 alphabet (`0-9A-Za-z`) used by token IDs, secrets and their checksums.
+public enum Base62 {
+    /// The 62 characters, in the order of their digit values.
+    public static let alphabet: [Character] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+    /// Whether `character` is one of the 62 characters of the alphabet.
+    public static func contains(_ character: Character) -> Bool {
+        guard let ascii = character.asciiValue else { return false }
+        return (ascii >= 48 && ascii <= 57) || (ascii >= 65 && ascii <= 90) || (ascii >= 97 && ascii <= 122)
+    }
+
+    /// A string of `length` characters drawn uniformly from the alphabet with the system CSPRNG.
+    ///
+    /// `SystemRandomNumberGenerator` reads the operating system's cryptographically secure source
+    /// (`getrandom(2)` on Linux); `random(in:)` rejects biased draws, so every character is uniform.
+    public static func random(length: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        var result = ""
+        result.reserveCapacity(length)
+        for _ in 0..<length {
+            result.append(alphabet[Int.random(in: 0..<62, using: &generator)])
+        }
+        return result
+    }
+
+    /// `value` written in base62 with exactly `width` digits, most significant first (zero-padded).
+    public static func encode(_ value: UInt64, width: Int) -> String {
+        var digits = [Character](repeating: alphabet[0], count: width)
+        var remaining = value
+        for index in stride(from: width - 1, through: 0, by: -1) {
+            digits[index] = alphabet[Int(remaining % 62)]
+            remaining /= 62
+        }
+        return String(digits)
+    }
+}

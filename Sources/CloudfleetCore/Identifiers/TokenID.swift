@@ -1,0 +1,49 @@
+/// The public identifier of an API token: 22 base62 characters from a CSPRNG.
+///
+/// IDs are not secret. Kubernetes sees a token as `service-account-<id lower-cased>`, so the store keeps IDs
+/// unique also after lower-casing.
+public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+    /// The number of characters of every token ID.
+    public static let length = 22
+
+    /// The ID as the user sees and types it.
+    public let rawValue: String
+
+    /// Parses an ID, returning `nil` unless `string` is exactly 22 base62 characters.
+    public init?(_ string: String) {
+        guard string.count == Self.length, string.allSatisfy(Base62.contains) else { return nil }
+        self.rawValue = string
+    }
+
+    /// A new random ID (about 131 bits of entropy).
+    public static func generate() -> TokenID {
+        TokenID(unchecked: Base62.random(length: length))
+    }
+
+    private init(unchecked: String) {
+        self.rawValue = unchecked
+    }
+
+    /// The ID lower-cased, the form the uniqueness constraint and Kubernetes use.
+    public var lowercased: String { rawValue.lowercased() }
+
+    /// The Kubernetes user name of this token: `service-account-` and the lower-cased ID.
+    public var kubernetesUsername: String { "service-account-" + lowercased }
+
+    public var description: String { rawValue }
+
+    public static func < (lhs: TokenID, rhs: TokenID) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        let string = try decoder.singleValueContainer().decode(String.self)
+        guard let id = TokenID(string) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a token ID"))
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

@@ -1,0 +1,52 @@
+import CloudfleetCore
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The one request context of the server: the authenticated principal, the request ID and the peer address.
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by the authentication middleware; `nil` on the few public routes.
+    public var principal: Principal?
+    /// The peer's address, `nil` in router tests.
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Request bodies of the API are small; anything larger is refused with 413.
+    public var maxUploadSize: Int { 64 * 1024 }
+
+    /// JSON with ISO 8601 dates and sorted keys, so output is stable.
+    public var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// The source IP for audit events and last use.
+    public var sourceIP: String? { remoteAddress?.ipAddress }
+
+    /// The audit context of the authenticated principal.
+    func auditContext() throws -> AuditContext {
+        AuditContext(actor: try requirePrincipal().auditActor, sourceIP: sourceIP, requestID: id)
+    }
+
+    /// The principal; throws 401 when the route was reached without authentication (a wiring mistake).
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw APIError.unauthorized }
+        return principal
+    }
+
+    /// Checks that the principal may perform `action` in `organization`, with the one authorization function.
+    func authorize(_ action: Action, in organization: OrganizationID) throws {
+        switch Authorization.decide(try requirePrincipal(), action, in: organization) {
+        case .allowed: return
+        case .forbidden: throw APIError.forbidden
+        case .notFound: throw APIError.notFound("Resource")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// What the application is built from. Tests build it with their own store, key and clock.
+public struct AppDependencies: Sendable {
+    public var store: any Store
+    public var serverKey: ServerKey
+    public var clock: @Sendable () -> Date
+
+    public init(store: any Store, serverKey: ServerKey, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.serverKey = serverKey
+        self.clock = clock
+    }
+}
+
+/// The services built from the dependencies, shared by the HTTP API and the `admin` commands.
+public struct AppServices: Sendable {
+    public let tokens: TokenService
+    public let organizations: OrganizationService
+    let cache: VerificationCache
+    let hasher: SecretHasher
+
+    public init(dependencies: AppDependencies) {
+        let cache = VerificationCache()
+        let hasher = SecretHasher(serverKey: dependencies.serverKey)
+        let tokens = TokenService(store: dependencies.store, hasher: hasher, cache: cache, clock: dependencies.clock)
+        self.tokens = tokens
+        self.organizations = OrganizationService(store: dependencies.store, tokens: tokens, clock: dependencies.clock)
+        self.cache = cache
+        self.hasher = hasher
+    }
+}
+
+/// The composition root: the whole server, configured. `cloudfleet-server serve` and the tests both call it.
+public func buildApplication(configuration: ServerConfiguration, dependencies: AppDependencies, logger: Logger? = nil)
+    async throws -> some ApplicationProtocol
+{
+    var logger = logger ?? Logger(label: "cloudfleet-server")
+    logger.logLevel = configuration.logLevel
+    let services = AppServices(dependencies: dependencies)
+    let keyring = try await SigningKeyring.load(store: dependencies.store, serverKey: dependencies.serverKey, now: dependencies.clock())
+    let authenticator = Authenticator(
+        store: dependencies.store, cache: services.cache, hasher: services.hasher, keyring: keyring, issuer: configuration.issuer,
+        audience: "cloudfleet-api", accessTokenLifetime: configuration.accessTokenLifetime, verifiedAccessTokens: AccessTokenCache(),
+        clock: dependencies.clock)
+    let usage = UsageRecorder(store: dependencies.store, flushInterval: configuration.usageFlushInterval, logger: logger)
+
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    HealthController(store: dependencies.store).addRoutes(to: router)
+    OAuthTokenController(authenticator: authenticator, usage: usage, clock: dependencies.clock).addRoutes(to: router)
+    let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator, usage: usage, clock: dependencies.clock))
+    TokensController(tokens: services.tokens).addRoutes(to: v1)
+    OrganizationController(store: dependencies.store).addRoutes(to: v1)
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cloudfleet"),
+        logger: logger)
+    app.addServices(usage)
+    return app
+}

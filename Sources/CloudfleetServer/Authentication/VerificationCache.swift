@@ -1,0 +1,75 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+import Synchronization
+
+/// What authentication needs to know about a token, kept in memory so that authenticating a known token does
+/// no database round trip (architecture §7).
+struct TokenVerificationState: Sendable, Equatable {
+    let id: TokenID
+    let organizationID: OrganizationID
+    let role: Role
+    let secretDigest: SecretDigest
+    let secretGeneration: Int
+    let expiresAt: Date?
+
+    init(_ token: APIToken) {
+        self.id = token.id
+        self.organizationID = token.organizationID
+        self.role = token.role
+        self.secretDigest = token.secretDigest
+        self.secretGeneration = token.secretGeneration
+        self.expiresAt = token.expiresAt
+    }
+}
+
+/// Token ID → verification state, filled on a miss and invalidated on every change.
+///
+/// A fill races with an invalidation when a request reads the old row just before a change commits. Each
+/// fill therefore carries the invalidation epoch seen before its read and is dropped if any invalidation came
+/// in between, so a stale row can never outlive the change that replaced it. Missing tokens are never cached.
+final class VerificationCache: Sendable {
+    private struct State {
+        var entries: [TokenID: TokenVerificationState] = [:]
+        var epoch: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    init(capacity: Int = 100_000) {
+        self.capacity = capacity
+    }
+
+    /// The cached state of `id` and, on a miss, the epoch to hand back to ``fill(_:epoch:)``.
+    func lookup(_ id: TokenID) -> (state: TokenVerificationState?, epoch: UInt64) {
+        self.state.withLock { ($0.entries[id], $0.epoch) }
+    }
+
+    /// Caches `token` unless an invalidation happened since `epoch` was read.
+    func fill(_ token: TokenVerificationState, epoch: UInt64) {
+        self.state.withLock { state in
+            guard state.epoch == epoch else { return }
+            if state.entries.count >= capacity, let victim = state.entries.keys.first {
+                state.entries.removeValue(forKey: victim)
+            }
+            state.entries[token.id] = token
+        }
+    }
+
+    /// Forgets `id`; call after every committed change to a token, before answering the caller.
+    func invalidate(_ id: TokenID) {
+        self.state.withLock { state in
+            state.entries.removeValue(forKey: id)
+            state.epoch &+= 1
+        }
+    }
+
+    /// Forgets everything (used when this node may have missed invalidations).
+    func invalidateAll() {
+        self.state.withLock { state in
+            state.entries.removeAll()
+            state.epoch &+= 1
+        }
+    }
+}

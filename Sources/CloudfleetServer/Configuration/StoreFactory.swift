@@ -1,0 +1,35 @@
+import CloudfleetStore
+import CloudfleetStoreSQLite
+import Foundation
+import Logging
+
+/// The composition root's choice of store backend, from `--database-url`.
+public enum StoreFactory {
+    /// Why the database URL cannot be used.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Opens and migrates the configured store: `sqlite://PATH` (or `sqlite:PATH`) or, by default, the SQLite
+    /// file `cloudfleet.sqlite` in the data directory.
+    public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> any Store {
+        let path: String
+        switch configuration.databaseURL {
+        case nil:
+            try DataDirectory.ensure(configuration.dataDirectory)
+            path = configuration.dataDirectory + "/cloudfleet.sqlite"
+        case let url? where url.hasPrefix("sqlite://"):
+            path = String(url.dropFirst("sqlite://".count))
+        case let url? where url.hasPrefix("sqlite:"):
+            path = String(url.dropFirst("sqlite:".count))
+        case let url? where url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"):
+            throw Failure(description: "PostgreSQL is not available in this build yet; use sqlite://PATH or leave --database-url unset")
+        case let url?:
+            throw Failure(description: "unsupported database URL scheme in \(url.prefix(while: { $0 != ":" })):…; use sqlite://PATH")
+        }
+        guard !path.isEmpty else { throw Failure(description: "the sqlite:// URL names no file") }
+        let store = try await SQLiteStore.open(path: path, logger: logger)
+        try await store.migrate()
+        return store
+    }
+}

@@ -1,0 +1,96 @@
+import CloudfleetCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+import Logging
+
+/// `POST /v1/auth/token`: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4). The client is a token: its
+/// ID is the `client_id` and its secret the `client_secret`, sent with HTTP Basic or as form fields. Errors use
+/// the RFC's own form (§5.2), `{"error": "invalid_client", "error_description": …}`.
+struct OAuthTokenController {
+    let authenticator: Authenticator
+    let usage: UsageRecorder
+    let clock: @Sendable () -> Date
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post("v1/auth/token", use: token)
+    }
+
+    private struct TokenForm: Decodable {
+        let grant_type: String?
+        let client_id: String?
+        let client_secret: String?
+        let scope: String?
+    }
+
+    private struct Success: ResponseEncodable {
+        let access_token: String
+        let token_type: String
+        let expires_in: Int
+    }
+
+    @Sendable func token(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let contentType = request.headers[.contentType],
+            MediaType(from: contentType)?.isType(.applicationUrlEncoded) == true
+        else {
+            return try Self.error("invalid_request", "Send the request as application/x-www-form-urlencoded.", status: .badRequest, context)
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: context.maxUploadSize)
+        guard let form = try? URLEncodedFormDecoder().decode(TokenForm.self, from: String(buffer: body)) else {
+            return try Self.error("invalid_request", "The form could not be read.", status: .badRequest, context)
+        }
+        guard let grantType = form.grant_type else {
+            return try Self.error("invalid_request", "grant_type is required.", status: .badRequest, context)
+        }
+        guard grantType == "client_credentials" else {
+            return try Self.error("unsupported_grant_type", "Only client_credentials is supported.", status: .badRequest, context)
+        }
+        let clientID: String
+        let clientSecret: String
+        if let basic = request.headers.basic {
+            guard form.client_id == nil || form.client_id == basic.username, form.client_secret == nil else {
+                return try Self.error("invalid_request", "Use one client authentication method, not two.", status: .badRequest, context)
+            }
+            clientID = basic.username.removingPercentEncoding ?? basic.username
+            clientSecret = basic.password.removingPercentEncoding ?? basic.password
+        } else if let id = form.client_id, let secret = form.client_secret {
+            clientID = id
+            clientSecret = secret
+        } else {
+            return try Self.error("invalid_client", "Client authentication is required.", status: .unauthorized, context)
+        }
+        let state: TokenVerificationState
+        do {
+            state = try await authenticator.verify(tokenID: clientID, secret: clientSecret)
+        } catch let failure as Authenticator.Failure {
+            context.logger.debug("token exchange refused", metadata: ["reason": "\(failure)"])
+            return try Self.error("invalid_client", "Client authentication failed.", status: .unauthorized, context)
+        }
+        usage.record(state.id, at: clock(), sourceIP: context.sourceIP)
+        let issued = try await authenticator.issueAccessToken(for: state)
+        return try Success(access_token: issued.token, token_type: "Bearer", expires_in: issued.expiresIn)
+            .response(from: request, context: context)
+            .withNoStore()
+    }
+
+    private static func error(_ code: String, _ description: String, status: HTTPResponse.Status, _ context: AppRequestContext)
+        throws -> Response
+    {
+        let body = try JSONEncoder().encode(["error": code, "error_description": description])
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Basic realm=\"cloudfleet\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body))).withNoStore()
+    }
+}
+
+extension Response {
+    /// Marks a response that carries a credential as never to be cached (RFC 6749 §5.1).
+    func withNoStore() -> Response {
+        var response = self
+        response.headers[.cacheControl] = "no-store"
+        response.headers[.pragma] = "no-cache"
+        return response
+    }
+}

@@ -1,0 +1,70 @@
+import CloudfleetCore
+import Foundation
+
+/// Persistent state of the service. Every method is atomic: it either happens whole or not at all, and a
+/// method that takes an audit event writes it in the same transaction as the change.
+///
+/// Contract shared by every backend (and checked by `CloudfleetStoreConformance`):
+/// - getters return `nil` for a missing record; changes to a missing record throw ``StoreError/notFound``;
+/// - token operations scoped by organization treat a token of another organization as missing;
+/// - creating a record whose identity exists throws ``StoreError/alreadyExists``; token IDs collide also when
+///   equal after lower-casing;
+/// - dates round-trip to the microsecond;
+/// - lists are keyset-paginated and stable under concurrent inserts.
+public protocol Store: Sendable {
+    /// Brings the schema up to date; safe to call on every start.
+    func migrate() async throws
+    /// Succeeds when the database answers a trivial query.
+    func ping() async throws
+    /// Releases connections. The store is unusable afterwards.
+    func close() async throws
+
+    // MARK: Organizations
+
+    /// Creates an organization and records `audit`.
+    func createOrganization(_ organization: Organization, audit: AuditEvent) async throws
+    /// The organization with `id`, or `nil`.
+    func organization(id: OrganizationID) async throws -> Organization?
+    /// Up to `limit` organizations, oldest first.
+    func listOrganizations(limit: Int) async throws -> [Organization]
+    /// The number of organizations, used to detect the very first start.
+    func organizationCount() async throws -> Int
+
+    // MARK: Tokens
+
+    /// Stores a new token and records `audit`.
+    func createToken(_ token: APIToken, audit: AuditEvent) async throws
+    /// The token with `id` in any organization, or `nil` (used by authentication).
+    func token(id: TokenID) async throws -> APIToken?
+    /// Tokens of `organization` after `cursor`, oldest first, at most `limit`.
+    func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws
+        -> Page<APIToken, TokenCursor>
+    /// The number of tokens of `organization`.
+    func tokenCount(organization: OrganizationID) async throws -> Int
+    /// Applies `change` to a token of `organization`, sets `updatedAt` to `at`, records `audit`, and returns
+    /// the token as it is now.
+    func updateToken(id: TokenID, organization: OrganizationID, change: TokenChange, at: Date, audit: AuditEvent)
+        async throws -> APIToken
+    /// Replaces the secret digest of a token of `organization`, increments its generation, records `audit`,
+    /// and returns the token as it is now.
+    func replaceSecret(id: TokenID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
+        async throws -> APIToken
+    /// Deletes a token of `organization` and records `audit`.
+    func deleteToken(id: TokenID, organization: OrganizationID, audit: AuditEvent) async throws
+    /// Records last-use facts in one batch; usages of tokens that no longer exist are ignored, and an older
+    /// usage never overwrites a newer one.
+    func recordUsage(_ usages: [TokenUsage]) async throws
+
+    // MARK: Audit
+
+    /// Audit events of `organization`, newest first, after `cursor`, at most `limit`.
+    func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws
+        -> Page<AuditEvent, AuditCursor>
+
+    // MARK: Signing keys
+
+    /// Every stored signing key, newest first.
+    func signingKeys() async throws -> [SigningKeyRecord]
+    /// Stores a new signing key.
+    func addSigningKey(_ key: SigningKeyRecord) async throws
+}

@@ -1,0 +1,61 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+
+/// The shared suite every `Store` backend runs unchanged, each case on a fresh empty, migrated store.
+///
+/// Use it from a test target as `@Test(arguments: StoreConformance.allCases)`, then `try await case.run(on: store)`.
+public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConvertible {
+    case migrateIsIdempotent
+    case organizationRoundTrip
+    case organizationDuplicate
+    case tokenRoundTrip
+    case tokenMissing
+    case tokenDuplicateID
+    case tokenDuplicateIDIgnoringCase
+    case tokenUpdate
+    case tokenUpdateMissingOrOtherOrganization
+    case secretReplacement
+    case tokenDelete
+    case auditEventsWrittenWithChanges
+    case failedChangeWritesNoAudit
+    case auditPagination
+    case tokenPagination
+    case paginationStableUnderInserts
+    case organizationsIsolated
+    case usageWrittenBehind
+    case signingKeys
+    case concurrentCreates
+    case concurrentRegenerations
+    case deleteRacingRegeneration
+
+    public var description: String { rawValue }
+
+    /// Runs this case against `store`, throwing a ``ConformanceFailure`` when the contract is broken.
+    public func run(on store: some Store) async throws {
+        switch self {
+        case .migrateIsIdempotent: try await Self.migrateIsIdempotent(store)
+        case .organizationRoundTrip: try await Self.organizationRoundTrip(store)
+        case .organizationDuplicate: try await Self.organizationDuplicate(store)
+        case .tokenRoundTrip: try await Self.tokenRoundTrip(store)
+        case .tokenMissing: try await Self.tokenMissing(store)
+        case .tokenDuplicateID: try await Self.tokenDuplicateID(store, lowerCased: false)
+        case .tokenDuplicateIDIgnoringCase: try await Self.tokenDuplicateID(store, lowerCased: true)
+        case .tokenUpdate: try await Self.tokenUpdate(store)
+        case .tokenUpdateMissingOrOtherOrganization: try await Self.tokenUpdateMissingOrOtherOrganization(store)
+        case .secretReplacement: try await Self.secretReplacement(store)
+        case .tokenDelete: try await Self.tokenDelete(store)
+        case .auditEventsWrittenWithChanges: try await Self.auditEventsWrittenWithChanges(store)
+        case .failedChangeWritesNoAudit: try await Self.failedChangeWritesNoAudit(store)
+        case .auditPagination: try await Self.auditPagination(store)
+        case .tokenPagination: try await Self.tokenPagination(store)
+        case .paginationStableUnderInserts: try await Self.paginationStableUnderInserts(store)
+        case .organizationsIsolated: try await Self.organizationsIsolated(store)
+        case .usageWrittenBehind: try await Self.usageWrittenBehind(store)
+        case .signingKeys: try await Self.signingKeys(store)
+        case .concurrentCreates: try await Self.concurrentCreates(store)
+        case .concurrentRegenerations: try await Self.concurrentRegenerations(store)
+        case .deleteRacingRegeneration: try await Self.deleteRacingRegeneration(store)
+        }
+    }
+}

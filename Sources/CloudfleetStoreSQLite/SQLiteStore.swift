@@ -1,0 +1,446 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+import Logging
+import SQLiteNIO
+import Synchronization
+
+/// The embedded default store: one SQLite database file in WAL mode.
+///
+/// Writes go through one connection guarded by an ``AsyncLock``, each in a `BEGIN IMMEDIATE` transaction;
+/// reads use separate connections, so a reader never sees a transaction in progress.
+public final class SQLiteStore: Store {
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let nextReader = Atomic<Int>(0)
+    private let writeLock = AsyncLock()
+
+    /// Opens (creating if needed) the database at `path`. Call ``migrate()`` before use.
+    public static func open(path: String, readerCount: Int = 2, logger: Logger = Logger(label: "cloudfleet.sqlite"))
+        async throws -> SQLiteStore
+    {
+        // The database holds digests and sealed keys: readable by the owner only. SQLite gives the -wal and
+        // -shm files the mode of the main file.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        do {
+            let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            try await Self.configure(writer)
+            _ = try await writer.query("PRAGMA journal_mode = WAL")
+            var readers: [SQLiteConnection] = []
+            for _ in 0..<max(1, readerCount) {
+                let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+                try await Self.configure(reader)
+                readers.append(reader)
+            }
+            return SQLiteStore(writer: writer, readers: readers)
+        } catch let error as SQLiteError {
+            throw StoreError.unavailable("cannot open SQLite database at \(path): \(error.message)")
+        }
+    }
+
+    private static func configure(_ connection: SQLiteConnection) async throws {
+        _ = try await connection.query("PRAGMA busy_timeout = 5000")
+        _ = try await connection.query("PRAGMA foreign_keys = ON")
+        // FULL: a commit is on disk before the call returns, so no acknowledged write is lost.
+        _ = try await connection.query("PRAGMA synchronous = FULL")
+    }
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection]) {
+        self.writer = writer
+        self.readers = readers
+    }
+
+    // MARK: Plumbing
+
+    private var reader: SQLiteConnection {
+        let index = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
+        return readers[index % readers.count]
+    }
+
+    /// Runs `body` in one write transaction; rolls back if it throws.
+    private func transaction<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        try await translatingErrors {
+            try await writeLock.withLock {
+                _ = try await writer.query("BEGIN IMMEDIATE")
+                do {
+                    let result = try await body(writer)
+                    _ = try await writer.query("COMMIT")
+                    return result
+                } catch {
+                    _ = try? await writer.query("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await translatingErrors { try await reader.query(sql, binds) }
+    }
+
+    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as SQLiteError {
+            switch error.reason {
+            case .constraintUniqueFailed, .constraintPrimaryKeyFailed:
+                throw StoreError.alreadyExists
+            case .constraintForeignKeyFailed:
+                throw StoreError.notFound
+            case .corrupt, .notADatabase, .corruptIndex:
+                throw StoreError.corrupt(error.message)
+            default:
+                throw StoreError.unavailable(error.message)
+            }
+        }
+    }
+
+    // MARK: Lifecycle
+
+    public func migrate() async throws {
+        try await translatingErrors {
+            try await writeLock.withLock {
+                _ = try await writer.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+                )
+            }
+        }
+        let applied = Set(try await read("SELECT version FROM schema_migrations").compactMap { $0.column("version")?.integer })
+        if let newest = applied.max(), newest > (SQLiteMigrations.all.map(\.version).max() ?? 0) {
+            throw StoreError.corrupt("database schema version \(newest) is newer than this server understands")
+        }
+        for migration in SQLiteMigrations.all where !applied.contains(migration.version) {
+            try await transaction { connection in
+                for statement in migration.statements {
+                    _ = try await connection.query(statement)
+                }
+                _ = try await connection.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    [.integer(migration.version), .text(migration.name), .integer(Int(Date().microseconds))]
+                )
+            }
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await read("SELECT 1")
+    }
+
+    public func close() async throws {
+        for connection in readers + [writer] {
+            try? await connection.close()
+        }
+    }
+
+    // MARK: Organizations
+
+    public func createOrganization(_ organization: Organization, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)",
+                [.text(organization.id.description), .text(organization.name), organization.createdAt.sqlite]
+            )
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func organization(id: OrganizationID) async throws -> Organization? {
+        try await read("SELECT id, name, created_at FROM organizations WHERE id = ?", [.text(id.description)])
+            .first.map(Self.organization(from:))
+    }
+
+    public func listOrganizations(limit: Int) async throws -> [Organization] {
+        try await read("SELECT id, name, created_at FROM organizations ORDER BY created_at, id LIMIT ?", [.integer(max(1, limit))])
+            .map(Self.organization(from:))
+    }
+
+    public func organizationCount() async throws -> Int {
+        try await read("SELECT COUNT(*) AS n FROM organizations").first?.column("n")?.integer ?? 0
+    }
+
+    // MARK: Tokens
+
+    private static let tokenColumns = """
+        id, organization_id, name, role, secret_digest, secret_generation, created_at, updated_at,
+        secret_rotated_at, last_used_at, last_used_ip, expires_at, created_by
+        """
+
+    public func createToken(_ token: APIToken, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO api_tokens (id_lower, \(Self.tokenColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(token.id.lowercased), .text(token.id.rawValue), .text(token.organizationID.description),
+                    .text(token.name.rawValue), .text(token.role.rawValue), .text(token.secretDigest.storageString),
+                    .integer(token.secretGeneration), token.createdAt.sqlite, token.updatedAt.sqlite,
+                    token.secretRotatedAt.sqlite, token.lastUsedAt.sqlite, token.lastUsedIP.sqlite,
+                    token.expiresAt.sqlite, .text(token.createdBy),
+                ]
+            )
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func token(id: TokenID) async throws -> APIToken? {
+        try await read("SELECT \(Self.tokenColumns) FROM api_tokens WHERE id = ?", [.text(id.rawValue)])
+            .first.map(Self.token(from:))
+    }
+
+    public func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws
+        -> Page<APIToken, TokenCursor>
+    {
+        let limit = max(1, limit)
+        var sql = "SELECT \(Self.tokenColumns) FROM api_tokens WHERE organization_id = ?"
+        var binds: [SQLiteData] = [.text(organization.description)]
+        if let cursor {
+            sql += " AND (created_at > ? OR (created_at = ? AND id > ?))"
+            binds += [cursor.createdAt.sqlite, cursor.createdAt.sqlite, .text(cursor.id.rawValue)]
+        }
+        sql += " ORDER BY created_at, id LIMIT ?"
+        binds.append(.integer(limit + 1))
+        var tokens = try await read(sql, binds).map(Self.token(from:))
+        var next: TokenCursor?
+        if tokens.count > limit {
+            tokens.removeLast()
+            next = tokens.last.map { TokenCursor(createdAt: $0.createdAt, id: $0.id) }
+        }
+        return Page(items: tokens, next: next)
+    }
+
+    public func tokenCount(organization: OrganizationID) async throws -> Int {
+        try await read("SELECT COUNT(*) AS n FROM api_tokens WHERE organization_id = ?", [.text(organization.description)])
+            .first?.column("n")?.integer ?? 0
+    }
+
+    public func updateToken(id: TokenID, organization: OrganizationID, change: TokenChange, at: Date, audit: AuditEvent)
+        async throws -> APIToken
+    {
+        try await transaction { connection in
+            _ = try await connection.query(
+                """
+                UPDATE api_tokens SET name = COALESCE(?, name), role = COALESCE(?, role), updated_at = ?
+                WHERE id = ? AND organization_id = ?
+                """,
+                [
+                    change.name.map { .text($0.rawValue) } ?? .null, change.role.map { .text($0.rawValue) } ?? .null,
+                    at.sqlite, .text(id.rawValue), .text(organization.description),
+                ]
+            )
+            return try await Self.finishChange(id: id, audit: audit, on: connection)
+        }
+    }
+
+    public func replaceSecret(id: TokenID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
+        async throws -> APIToken
+    {
+        try await transaction { connection in
+            _ = try await connection.query(
+                """
+                UPDATE api_tokens
+                SET secret_digest = ?, secret_generation = secret_generation + 1, secret_rotated_at = ?, updated_at = ?
+                WHERE id = ? AND organization_id = ?
+                """,
+                [.text(digest.storageString), at.sqlite, at.sqlite, .text(id.rawValue), .text(organization.description)]
+            )
+            return try await Self.finishChange(id: id, audit: audit, on: connection)
+        }
+    }
+
+    /// After an UPDATE: fails with `notFound` if it touched no row, else records the audit event and returns
+    /// the row as it is now.
+    private static func finishChange(id: TokenID, audit: AuditEvent, on connection: SQLiteConnection) async throws
+        -> APIToken
+    {
+        guard try await changedRows(on: connection) == 1,
+            let row = try await connection.query("SELECT \(tokenColumns) FROM api_tokens WHERE id = ?", [.text(id.rawValue)])
+                .first
+        else { throw StoreError.notFound }
+        try await insert(audit, on: connection)
+        return try token(from: row)
+    }
+
+    public func deleteToken(id: TokenID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "DELETE FROM api_tokens WHERE id = ? AND organization_id = ?",
+                [.text(id.rawValue), .text(organization.description)]
+            )
+            guard try await Self.changedRows(on: connection) == 1 else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func recordUsage(_ usages: [TokenUsage]) async throws {
+        guard !usages.isEmpty else { return }
+        try await transaction { connection in
+            for usage in usages {
+                _ = try await connection.query(
+                    """
+                    UPDATE api_tokens SET last_used_at = ?, last_used_ip = ?
+                    WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)
+                    """,
+                    [usage.at.sqlite, usage.sourceIP.sqlite, .text(usage.tokenID.rawValue), usage.at.sqlite]
+                )
+            }
+        }
+    }
+
+    private static func changedRows(on connection: SQLiteConnection) async throws -> Int {
+        try await connection.query("SELECT changes() AS n").first?.column("n")?.integer ?? 0
+    }
+
+    // MARK: Audit
+
+    private static func insert(_ event: AuditEvent, on connection: SQLiteConnection) async throws {
+        let details = String(decoding: try JSONEncoder.sorted.encode(event.details), as: UTF8.self)
+        _ = try await connection.query(
+            """
+            INSERT INTO audit_events (id, organization_id, occurred_at, actor, action, target_type, target_id,
+                source_ip, request_id, outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .text(event.id.uuidString.lowercased()), .text(event.organizationID.description), event.occurredAt.sqlite,
+                .text(event.actor), .text(event.action.rawValue), .text(event.targetType), .text(event.targetID),
+                event.sourceIP.sqlite, event.requestID.sqlite, .text(event.outcome), .text(details),
+            ]
+        )
+    }
+
+    public func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws
+        -> Page<AuditEvent, AuditCursor>
+    {
+        let limit = max(1, limit)
+        var sql = """
+            SELECT seq, id, organization_id, occurred_at, actor, action, target_type, target_id, source_ip, request_id,
+                outcome, details FROM audit_events WHERE organization_id = ?
+            """
+        var binds: [SQLiteData] = [.text(organization.description)]
+        if let cursor {
+            sql += " AND seq < ?"
+            binds.append(.integer(Int(cursor.sequence)))
+        }
+        sql += " ORDER BY seq DESC LIMIT ?"
+        binds.append(.integer(limit + 1))
+        let rows = try await read(sql, binds)
+        var events: [(Int64, AuditEvent)] = try rows.map { (Int64(try $0.int("seq")), try Self.auditEvent(from: $0)) }
+        var next: AuditCursor?
+        if events.count > limit {
+            events.removeLast()
+            next = events.last.map { AuditCursor(sequence: $0.0) }
+        }
+        return Page(items: events.map(\.1), next: next)
+    }
+
+    // MARK: Signing keys
+
+    public func signingKeys() async throws -> [SigningKeyRecord] {
+        try await read("SELECT kid, algorithm, sealed_private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid")
+            .map { row in
+                guard case .blob(let buffer) = row.column("sealed_private_key") else {
+                    throw StoreError.corrupt("signing key without key material")
+                }
+                return SigningKeyRecord(
+                    kid: try row.text("kid"), algorithm: try row.text("algorithm"),
+                    sealedPrivateKey: Array(buffer.readableBytesView), createdAt: try row.date("created_at"),
+                    retiredAt: try row.optionalDate("retired_at")
+                )
+            }
+    }
+
+    public func addSigningKey(_ key: SigningKeyRecord) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO signing_keys (kid, algorithm, sealed_private_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(key.kid), .text(key.algorithm), .blob(ByteBuffer(bytes: key.sealedPrivateKey)), key.createdAt.sqlite,
+                    key.retiredAt.sqlite,
+                ]
+            )
+        }
+    }
+
+    // MARK: Row decoding
+
+    private static func organization(from row: SQLiteRow) throws -> Organization {
+        guard let id = OrganizationID(try row.text("id")) else { throw StoreError.corrupt("bad organization id") }
+        return Organization(id: id, name: try row.text("name"), createdAt: try row.date("created_at"))
+    }
+
+    private static func token(from row: SQLiteRow) throws -> APIToken {
+        guard let id = TokenID(try row.text("id")), let organizationID = OrganizationID(try row.text("organization_id")),
+            let name = try? TokenName(try row.text("name")), let role = Role(rawValue: try row.text("role")),
+            let digest = SecretDigest(storageString: try row.text("secret_digest"))
+        else { throw StoreError.corrupt("unreadable token row") }
+        return APIToken(
+            id: id, organizationID: organizationID, name: name, role: role, secretDigest: digest,
+            secretGeneration: try row.int("secret_generation"), createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at"), secretRotatedAt: try row.date("secret_rotated_at"),
+            lastUsedAt: try row.optionalDate("last_used_at"), lastUsedIP: row.column("last_used_ip")?.string,
+            expiresAt: try row.optionalDate("expires_at"), createdBy: try row.text("created_by")
+        )
+    }
+
+    private static func auditEvent(from row: SQLiteRow) throws -> AuditEvent {
+        guard let id = UUID(uuidString: try row.text("id")),
+            let organizationID = OrganizationID(try row.text("organization_id")),
+            let action = AuditAction(rawValue: try row.text("action")),
+            let details = try? JSONDecoder().decode([String: String].self, from: Data(try row.text("details").utf8))
+        else { throw StoreError.corrupt("unreadable audit event") }
+        return AuditEvent(
+            id: id, organizationID: organizationID, occurredAt: try row.date("occurred_at"), actor: try row.text("actor"),
+            action: action, targetType: try row.text("target_type"), targetID: try row.text("target_id"),
+            sourceIP: row.column("source_ip")?.string, requestID: row.column("request_id")?.string,
+            outcome: try row.text("outcome"), details: details
+        )
+    }
+}
+
+extension SQLiteRow {
+    fileprivate func text(_ name: String) throws -> String {
+        guard let value = column(name)?.string else { throw StoreError.corrupt("missing column \(name)") }
+        return value
+    }
+
+    fileprivate func int(_ name: String) throws -> Int {
+        guard let value = column(name)?.integer else { throw StoreError.corrupt("missing column \(name)") }
+        return value
+    }
+
+    fileprivate func date(_ name: String) throws -> Date {
+        Date(microseconds: Int64(try int(name)))
+    }
+
+    fileprivate func optionalDate(_ name: String) throws -> Date? {
+        guard let data = column(name), !data.isNull else { return nil }
+        return try date(name)
+    }
+}
+
+extension Date {
+    /// Microseconds since 1970, the stored form of every time.
+    var microseconds: Int64 { Int64((timeIntervalSince1970 * 1_000_000).rounded()) }
+
+    init(microseconds: Int64) {
+        self.init(timeIntervalSince1970: Double(microseconds) / 1_000_000)
+    }
+
+    fileprivate var sqlite: SQLiteData { .integer(Int(microseconds)) }
+}
+
+extension Optional where Wrapped == Date {
+    fileprivate var sqlite: SQLiteData { map(\.sqlite) ?? .null }
+}
+
+extension Optional where Wrapped == String {
+    fileprivate var sqlite: SQLiteData { map { .text($0) } ?? .null }
+}
+
+extension JSONEncoder {
+    fileprivate static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+}

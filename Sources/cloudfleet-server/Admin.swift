@@ -1,0 +1,151 @@
+import ArgumentParser
+import CloudfleetCore
+import CloudfleetServer
+import CloudfleetStore
+import Foundation
+import Logging
+
+/// `cloudfleet-server admin`: bootstrap and break-glass commands that work directly on the configured database.
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bootstrap and break-glass commands that work directly on the configured database.",
+        subcommands: [CreateOrganization.self, CreateToken.self]
+    )
+}
+
+/// How `admin` prints what it created.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+extension Admin {
+    struct CreateOrganization: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create-organization", abstract: "Create an organization and print its ID.")
+
+        @OptionGroup var options: ServerOptions
+        @Option(help: "Name of the organization (1-100 printable characters).") var name: String
+        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+
+        func run() async throws {
+            let services = try await AdminContext.services(options)
+            let organization = try await AdminContext.userFacing {
+                try await services.organizations.create(name: name, context: AuditContext(actor: "admin-cli"))
+            }
+            switch output {
+            case .text: print("Organization ID: \(organization.id)\nName: \(organization.name)")
+            case .json: try AdminContext.printJSON(["organization_id": organization.id.description, "name": organization.name])
+            }
+        }
+    }
+
+    struct CreateToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create-token", abstract: "Create an API token and print its ID and secret (shown only this once).")
+
+        @OptionGroup var options: ServerOptions
+        @Option(help: "Human-friendly name of the token.") var name: String
+        @Option(help: "Role: Administrator or User.") var role: String
+        @Option(help: "Organization ID. May be left out when the database holds exactly one organization.") var organization: String?
+        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+
+        func validate() throws {
+            guard Role(name: role) != nil else { throw ValidationError("--role must be Administrator or User") }
+            if let organization, OrganizationID(organization) == nil {
+                throw ValidationError("--organization must be an organization ID (a UUID)")
+            }
+        }
+
+        func run() async throws {
+            let (services, store) = try await AdminContext.servicesAndStore(options)
+            let organizationID = try await AdminContext.resolveOrganization(organization, store: store)
+            let issued = try await AdminContext.userFacing {
+                try await services.tokens.create(
+                    name: try TokenName(name), role: Role(name: role) ?? .user, organization: organizationID,
+                    context: AuditContext(actor: "admin-cli"))
+            }
+            switch output {
+            case .text:
+                print(
+                    """
+                    Organization ID: \(organizationID)
+                    Token ID:        \(issued.token.id)
+                    Role:            \(issued.token.role)
+                    Secret:          \(issued.secret.reveal)
+
+                    Store the secret now: it is shown only this once.
+                    """)
+            case .json:
+                try AdminContext.printJSON([
+                    "organization_id": organizationID.description, "id": issued.token.id.rawValue, "name": issued.token.name.rawValue,
+                    "role": issued.token.role.rawValue, "secret": issued.secret.reveal,
+                ])
+            }
+        }
+    }
+}
+
+/// Shared plumbing of the `admin` commands.
+enum AdminContext {
+    static func dependencies(configuration: ServerConfiguration, logger: Logger) async throws -> AppDependencies {
+        do {
+            let serverKey = try ServerKeyLoader.load(configuration: configuration)
+            let store = try await StoreFactory.open(configuration: configuration, logger: logger)
+            return AppDependencies(store: store, serverKey: serverKey)
+        } catch let failure as ServerKeyLoader.Failure {
+            throw fail("error: \(failure.description)", code: 2)
+        } catch let failure as StoreFactory.Failure {
+            throw fail("error: \(failure.description)", code: 2)
+        } catch let error as StoreError {
+            throw fail("error: cannot open the database: \(error)", code: 3)
+        }
+    }
+
+    static func servicesAndStore(_ options: ServerOptions) async throws -> (AppServices, any Store) {
+        var logger = Logger(label: "cloudfleet-server.admin")
+        logger.logLevel = .warning
+        let dependencies = try await dependencies(configuration: try options.configuration(), logger: logger)
+        return (AppServices(dependencies: dependencies), dependencies.store)
+    }
+
+    static func services(_ options: ServerOptions) async throws -> AppServices {
+        try await servicesAndStore(options).0
+    }
+
+    static func resolveOrganization(_ given: String?, store: any Store) async throws -> OrganizationID {
+        if let given, let id = OrganizationID(given) {
+            guard try await store.organization(id: id) != nil else {
+                throw fail("error: organization \(id) does not exist", code: 4)
+            }
+            return id
+        }
+        let count = try await store.organizationCount()
+        guard count == 1, let only = try await store.listOrganizations(limit: 1).first?.id else {
+            throw fail(
+                count == 0
+                    ? "error: the database has no organization; run `cloudfleet-server admin create-organization --name NAME` first"
+                    : "error: the database has \(count) organizations; pass --organization ID", code: 2)
+        }
+        return only
+    }
+
+    /// Runs `body`, turning invalid input into one clear line and exit code 2.
+    static func userFacing<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as CloudfleetCore.ValidationError {
+            throw fail("error: invalid \(error.field): \(error.reason)", code: 2)
+        }
+    }
+
+    static func printJSON(_ object: [String: String]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(object), as: UTF8.self))
+    }
+}
+
+/// Writes one line to stderr and gives the exit code to throw, so failures show no stack trace.
+func fail(_ message: String, code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return ExitCode(code)
+}
