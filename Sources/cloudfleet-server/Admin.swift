@@ -27,9 +27,11 @@ extension Admin {
         @Option(help: "Output format: text or json.") var output: OutputFormat = .text
 
         func run() async throws {
-            let services = try await AdminContext.services(options)
-            let organization = try await AdminContext.userFacing {
-                try await services.organizations.create(name: name, context: AuditContext(actor: "admin-cli"))
+            let (services, store) = try await AdminContext.servicesAndStore(options)
+            let organization = try await AdminContext.closing(store) {
+                try await AdminContext.userFacing {
+                    try await services.organizations.create(name: name, context: AuditContext(actor: "admin-cli"))
+                }
             }
             switch output {
             case .text: print("Organization ID: \(organization.id)\nName: \(organization.name)")
@@ -57,11 +59,14 @@ extension Admin {
 
         func run() async throws {
             let (services, store) = try await AdminContext.servicesAndStore(options)
-            let organizationID = try await AdminContext.resolveOrganization(organization, store: store)
-            let issued = try await AdminContext.userFacing {
-                try await services.tokens.create(
-                    name: try TokenName(name), role: Role(name: role) ?? .user, organization: organizationID,
-                    context: AuditContext(actor: "admin-cli"))
+            let (organizationID, issued) = try await AdminContext.closing(store) {
+                let organizationID = try await AdminContext.resolveOrganization(organization, store: store)
+                let issued = try await AdminContext.userFacing {
+                    try await services.tokens.create(
+                        name: try TokenName(name), role: Role(name: role) ?? .user, organization: organizationID,
+                        context: AuditContext(actor: "admin-cli"))
+                }
+                return (organizationID, issued)
             }
             switch output {
             case .text:
@@ -107,8 +112,16 @@ enum AdminContext {
         return (AppServices(dependencies: dependencies), dependencies.store)
     }
 
-    static func services(_ options: ServerOptions) async throws -> AppServices {
-        try await servicesAndStore(options).0
+    /// Runs `body`, then closes `store` whether or not it threw.
+    static func closing<T>(_ store: any Store, _ body: () async throws -> T) async throws -> T {
+        do {
+            let result = try await body()
+            try await store.close()
+            return result
+        } catch {
+            try? await store.close()
+            throw error
+        }
     }
 
     static func resolveOrganization(_ given: String?, store: any Store) async throws -> OrganizationID {

@@ -21,6 +21,10 @@ enum RequestBody {
 extension APIError {
     init(decodingError error: DecodingError) {
         switch error {
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+            self = .badRequest("The body must be a JSON object.", code: "invalid_json")
+        case .valueNotFound(_, let context) where context.codingPath.isEmpty:
+            self = .badRequest("The body must be a JSON object.", code: "invalid_json")
         case .keyNotFound(let key, let context):
             self = .badRequest(
                 "Missing field \(Self.path(context.codingPath + [key])).", field: Self.path(context.codingPath + [key]), code: "missing_field")

@@ -27,6 +27,11 @@ struct UpdateTokenRequest: Decodable {
     init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["name", "role"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        // Absent means "leave as it is"; an explicit null is a mistake, not a request to clear the field.
+        for key in [CodingKeys.name, .role] where try container.contains(key) && container.decodeNil(forKey: key) {
+            throw DecodingError.valueNotFound(
+                String.self, .init(codingPath: decoder.codingPath + [key], debugDescription: "must not be null"))
+        }
         self.name = try container.decodeIfPresent(String.self, forKey: .name)
         self.role = try container.decodeIfPresent(String.self, forKey: .role)
     }

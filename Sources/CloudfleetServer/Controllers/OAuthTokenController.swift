@@ -50,11 +50,12 @@ struct OAuthTokenController {
         let clientID: String
         let clientSecret: String
         if let basic = request.headers.basic {
-            guard form.client_id == nil || form.client_id == basic.username, form.client_secret == nil else {
-                return try Self.error("invalid_request", "Use one client authentication method, not two.", status: .badRequest, context)
-            }
+            // RFC 6749 §2.3.1: Basic credentials are form-encoded before base64.
             clientID = basic.username.removingPercentEncoding ?? basic.username
             clientSecret = basic.password.removingPercentEncoding ?? basic.password
+            guard form.client_id == nil || form.client_id == clientID, form.client_secret == nil else {
+                return try Self.error("invalid_request", "Use one client authentication method, not two.", status: .badRequest, context)
+            }
         } else if let id = form.client_id, let secret = form.client_secret {
             clientID = id
             clientSecret = secret

@@ -2,6 +2,7 @@ import CloudfleetCore
 import CloudfleetStore
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// An error answered to the client as `{"error": {"code": …, "message": …, "field": …}}`.
 ///
@@ -54,6 +55,8 @@ public struct APIError: Error, Sendable, Equatable {
             self = .unavailable
         case let error as HTTPError:
             self = APIError(httpError: error)
+        case is NIOTooManyBytesError:
+            self = APIError(.contentTooLarge, code: "payload_too_large", message: "The request body is too large.")
         default:
             return nil
         }

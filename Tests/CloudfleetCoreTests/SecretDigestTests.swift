@@ -1,0 +1,51 @@
+import CloudfleetCore
+import Testing
+
+@Suite struct SecretDigestTests {
+    let hasher = SecretHasher(serverKey: .generate())
+
+    @Test func digestVerifiesOnlyItsOwnSecret() {
+        let secret = TokenSecret.generate()
+        let digest = hasher.digest(secret)
+        #expect(hasher.verify(secret, against: digest))
+        #expect(!hasher.verify(.generate(), against: digest))
+    }
+
+    @Test func digestIsKeyedByTheServerKey() {
+        let secret = TokenSecret.generate()
+        let other = SecretHasher(serverKey: .generate())
+        #expect(hasher.digest(secret) != other.digest(secret))
+        #expect(!other.verify(secret, against: hasher.digest(secret)))
+    }
+
+    @Test func storageFormIsTaggedAndRoundTrips() throws {
+        let digest = hasher.digest(.generate())
+        let stored = digest.storageString
+        #expect(stored.hasPrefix("hmac-sha256-v1$"))
+        #expect(SecretDigest(storageString: stored) == digest)
+        #expect(SecretDigest(storageString: "md5$abcd") == nil)
+        #expect(SecretDigest(storageString: "no-separator") == nil)
+    }
+
+    @Test func storageFormDoesNotContainTheSecret() {
+        let secret = TokenSecret.generate()
+        #expect(!hasher.digest(secret).storageString.contains(secret.reveal.dropFirst(4)))
+    }
+
+    @Test func constantTimeEqualityComparesEveryByte() {
+        let bytes: [UInt8] = Array(0..<32)
+        #expect(ConstantTime.equals(bytes, bytes))
+        for index in bytes.indices {
+            var changed = bytes
+            changed[index] ^= 0x01
+            #expect(!ConstantTime.equals(bytes, changed))
+        }
+        #expect(!ConstantTime.equals(bytes, Array(bytes.dropLast())))
+    }
+
+    @Test func serverKeyRequires32Bytes() {
+        #expect(ServerKey(bytes: [UInt8](repeating: 1, count: 31)) == nil)
+        #expect(ServerKey(bytes: [UInt8](repeating: 1, count: 32)) != nil)
+        #expect("\(ServerKey.generate())" == "ServerKey([REDACTED])")
+    }
+}

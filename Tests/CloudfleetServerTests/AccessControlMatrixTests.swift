@@ -1,0 +1,171 @@
+import CloudfleetCore
+import CloudfleetStore
+import CloudfleetStoreSQLite
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+import Yams
+
+@testable import CloudfleetAPI
+@testable import CloudfleetServer
+
+/// Every authenticated endpoint × every kind of caller → the expected status (house style, "Tests").
+/// The endpoint list is checked against the OpenAPI document, so a new endpoint without a row fails.
+@Suite struct AccessControlMatrixTests {
+    enum Endpoint: String, CaseIterable, Sendable {
+        case listTokens = "GET /v1/tokens"
+        case createToken = "POST /v1/tokens"
+        case getToken = "GET /v1/tokens/{id}"
+        case updateToken = "PATCH /v1/tokens/{id}"
+        case regenerateSecret = "POST /v1/tokens/{id}/secret"
+        case deleteToken = "DELETE /v1/tokens/{id}"
+        case getOrganization = "GET /v1/organization"
+        case listAuditEvents = "GET /v1/audit-events"
+
+        var method: HTTPRequest.Method {
+            switch rawValue.split(separator: " ")[0] {
+            case "POST": .post
+            case "PATCH": .patch
+            case "DELETE": .delete
+            default: .get
+            }
+        }
+
+        func path(target: String) -> String {
+            String(rawValue.split(separator: " ")[1]).replacingOccurrences(of: "{id}", with: target)
+        }
+
+        var body: String? {
+            switch self {
+            case .createToken: #"{"name":"made by matrix","role":"User"}"#
+            case .updateToken: #"{"name":"renamed by matrix"}"#
+            default: nil
+            }
+        }
+
+        /// The status an authenticated caller gets: `success` at home, and the given answers otherwise.
+        var success: Int {
+            switch self {
+            case .createToken: 201
+            case .deleteToken: 204
+            default: 200
+            }
+        }
+
+        var changes: Bool { [.createToken, .updateToken, .regenerateSecret, .deleteToken].contains(self) }
+        var targetsToken: Bool { [.getToken, .updateToken, .regenerateSecret, .deleteToken].contains(self) }
+    }
+
+    enum Caller: String, CaseIterable, Sendable {
+        case anonymous, wrongSecret, user, administrator, otherOrganization, regenerated, deleted, expired
+    }
+
+    enum Scheme: String, CaseIterable, Sendable {
+        case basic, bearer
+    }
+
+    static func expected(_ endpoint: Endpoint, _ caller: Caller) -> Int {
+        switch caller {
+        case .anonymous, .wrongSecret, .regenerated, .deleted, .expired:
+            return 401
+        case .administrator:
+            return endpoint.success
+        case .user:
+            return endpoint.changes || endpoint == .listAuditEvents ? 403 : endpoint.success
+        case .otherOrganization:
+            // Another organization's token is invisible; organization-wide routes answer for the caller's own.
+            return endpoint.targetsToken ? 404 : endpoint.success
+        }
+    }
+
+    // MARK: Tests
+
+    @Test(arguments: Endpoint.allCases, Scheme.allCases)
+    func matrix(_ endpoint: Endpoint, _ scheme: Scheme) async throws {
+        let world = try await TestWorld.make()
+        // An expired Administrator token, written directly (expiry has no API yet).
+        let expiredSecret = TokenSecret.generate()
+        let expiredID = TokenID.generate()
+        let past = Date().addingTimeInterval(-60)
+        try await world.store.createToken(
+            APIToken(
+                id: expiredID, organizationID: world.home, name: try TokenName("expired"), role: .administrator,
+                secretDigest: SecretHasher(serverKey: world.dependencies.serverKey).digest(expiredSecret),
+                createdAt: past.addingTimeInterval(-3600), expiresAt: past, createdBy: "test"),
+            audit: AuditEvent(
+                organizationID: world.home, occurredAt: past, actor: "test", action: .tokenCreate, targetType: "token",
+                targetID: expiredID.rawValue))
+        let expired = Credentials(id: expiredID.rawValue, secret: expiredSecret.reveal)
+
+        try await world.test { client in
+            for caller in Caller.allCases {
+                let victim = try await client.createToken(world.admin, name: "victim")
+                let auth = try await headers(for: caller, scheme: scheme, world: world, client: client, expired: expired)
+                let reply = try await client.send(endpoint.method, endpoint.path(target: victim.id), auth: auth, json: endpoint.body)
+                #expect(
+                    Int(reply.status.code) == Self.expected(endpoint, caller),
+                    "\(endpoint.rawValue) as \(caller) with \(scheme): \(reply.status.code) \(reply.text)")
+                if reply.status == .unauthorized {
+                    #expect(reply.headers[.wwwAuthenticate] != nil)
+                }
+                if reply.status.code >= 400 {
+                    #expect(reply.error.code != nil, "error body for \(caller): \(reply.text)")
+                }
+            }
+        }
+    }
+
+    @Test func everyDocumentedAuthenticatedOperationHasARow() throws {
+        let document = try #require(try Yams.load(yaml: String(decoding: OpenAPIDocument.yaml, as: UTF8.self)) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        var documented: Set<String> = []
+        for (path, item) in paths {
+            for (method, operation) in (item as? [String: Any]) ?? [:] {
+                guard ["get", "post", "patch", "put", "delete"].contains(method) else { continue }
+                let security = (operation as? [String: Any])?["security"] as? [Any]
+                if security?.isEmpty == true { continue }  // Public operations.
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        #expect(documented == Set(Endpoint.allCases.map(\.rawValue)))
+    }
+
+    // MARK: Helpers
+
+    private func headers(for caller: Caller, scheme: Scheme, world: TestWorld, client: any TestClientProtocol, expired: Credentials)
+        async throws -> HTTPFields
+    {
+        func auth(_ credentials: Credentials) async throws -> HTTPFields {
+            scheme == .basic ? credentials.basic : Credentials.bearerHeader(try await client.accessToken(credentials))
+        }
+        switch caller {
+        case .anonymous:
+            return [:]
+        case .wrongSecret:
+            let wrong = Credentials(id: world.admin.id, secret: TokenSecret.generate().reveal)
+            return scheme == .basic ? wrong.basic : Credentials.bearerHeader("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+        case .user:
+            return try await auth(world.user)
+        case .administrator:
+            return try await auth(world.admin)
+        case .otherOrganization:
+            return try await auth(world.otherAdmin)
+        case .regenerated:
+            let doomed = try await client.createToken(world.admin, name: "regenerated", role: "Administrator")
+            let headers = try await auth(doomed)
+            let reply = try await client.send(.post, "/v1/tokens/\(doomed.id)/secret", auth: world.admin.basic)
+            #expect(reply.status == .ok)
+            return headers
+        case .deleted:
+            let doomed = try await client.createToken(world.admin, name: "deleted", role: "Administrator")
+            let headers = try await auth(doomed)
+            let reply = try await client.send(.delete, "/v1/tokens/\(doomed.id)", auth: world.admin.basic)
+            #expect(reply.status == .noContent)
+            return headers
+        case .expired:
+            // An expired token cannot even exchange its secret, so the bearer case uses Basic's refusal too.
+            return expired.basic
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import CloudfleetCore
+import CloudfleetStore
+import CloudfleetStoreSQLite
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+
+@testable import CloudfleetServer
+
+/// A token's credentials as a client holds them.
+struct Credentials: Sendable {
+    let id: String
+    let secret: String
+
+    var basic: HTTPFields {
+        [.authorization: "Basic " + Data("\(id):\(secret)".utf8).base64EncodedString()]
+    }
+
+    static func bearerHeader(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+}
+
+/// A fresh server on a temporary SQLite database with two organizations: `home` with an Administrator and a
+/// User token, and `other` with an Administrator token.
+struct TestWorld {
+    let directory: URL
+    let store: SQLiteStore
+    let dependencies: AppDependencies
+    let configuration: ServerConfiguration
+    let home: OrganizationID
+    let other: OrganizationID
+    let admin: Credentials
+    let user: Credentials
+    let otherAdmin: Credentials
+
+    static func make(now: @escaping @Sendable () -> Date = { Date() }) async throws -> TestWorld {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cf-api-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("db.sqlite").path)
+        try await store.migrate()
+        let dependencies = AppDependencies(store: store, serverKey: .generate(), clock: now)
+        let services = AppServices(dependencies: dependencies)
+        let setup = AuditContext(actor: "test")
+        let home = try await services.organizations.create(name: "Home", context: setup).id
+        let other = try await services.organizations.create(name: "Other", context: setup).id
+        func token(_ role: Role, _ organization: OrganizationID) async throws -> Credentials {
+            let issued = try await services.tokens.create(name: try TokenName("\(role)"), role: role, organization: organization, context: setup)
+            return Credentials(id: issued.token.id.rawValue, secret: issued.secret.reveal)
+        }
+        return TestWorld(
+            directory: directory, store: store, dependencies: dependencies,
+            configuration: ServerConfiguration(port: 0, dataDirectory: directory.path, usageFlushInterval: 3600),
+            home: home, other: other, admin: try await token(.administrator, home), user: try await token(.user, home),
+            otherAdmin: try await token(.administrator, other))
+    }
+
+    /// Runs `body` against the application through the router test client, then removes the database.
+    func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+        let app = try await buildApplication(configuration: configuration, dependencies: dependencies)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await app.test(.router) { client in try await body(client) })
+        } catch {
+            result = .failure(error)
+        }
+        try await store.close()
+        try? FileManager.default.removeItem(at: directory)
+        return try result.get()
+    }
+}
+
+// MARK: Typed helpers
+
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let body: ByteBuffer
+
+    var json: [String: Any] {
+        get throws {
+            let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+            guard let dictionary = object as? [String: Any] else { throw TestFailure("not a JSON object: \(text)") }
+            return dictionary
+        }
+    }
+
+    var text: String { String(buffer: body) }
+
+    func string(_ key: String) throws -> String {
+        guard let value = try json[key] as? String else { throw TestFailure("no string \(key) in \(text)") }
+        return value
+    }
+
+    /// `error.code` and `error.field` of an API error body.
+    var error: (code: String?, field: String?) {
+        let detail = (try? json)?["error"] as? [String: Any]
+        return (detail?["code"] as? String, detail?["field"] as? String)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension TestClientProtocol {
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, auth: HTTPFields = [:], json: String? = nil,
+        headers: HTTPFields = [:]
+    ) async throws -> Reply {
+        var all = auth
+        all.append(contentsOf: headers)
+        if json != nil, all[.contentType] == nil { all[.contentType] = "application/json" }
+        return try await execute(uri: uri, method: method, headers: all, body: json.map { ByteBuffer(string: $0) }) { response in
+            Reply(status: response.status, headers: response.headers, body: response.body)
+        }
+    }
+
+    func createToken(_ auth: Credentials, name: String = "ci", role: String = "User") async throws -> Credentials {
+        let reply = try await send(.post, "/v1/tokens", auth: auth.basic, json: #"{"name":"\#(name)","role":"\#(role)"}"#)
+        guard reply.status == .created else { throw TestFailure("create failed: \(reply.status) \(reply.text)") }
+        return Credentials(id: try reply.string("id"), secret: try reply.string("secret"))
+    }
+
+    func accessToken(_ credentials: Credentials) async throws -> String {
+        let exchanged = try await execute(
+            uri: "/v1/auth/token", method: .post,
+            headers: credentials.basic + [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "grant_type=client_credentials")
+        ) { Reply(status: $0.status, headers: $0.headers, body: $0.body) }
+        guard exchanged.status == .ok else { throw TestFailure("exchange failed: \(exchanged.status) \(exchanged.text)") }
+        return try exchanged.string("access_token")
+    }
+}
+
+extension HTTPFields {
+    static func + (lhs: HTTPFields, rhs: HTTPFields) -> HTTPFields {
+        var result = lhs
+        result.append(contentsOf: rhs)
+        return result
+    }
+}
