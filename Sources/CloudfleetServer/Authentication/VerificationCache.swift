@@ -65,6 +65,9 @@ final class VerificationCache: Sendable {
         }
     }
 
+    /// The number of cached tokens.
+    var count: Int { state.withLock { $0.entries.count } }
+
     /// Forgets everything (used when this node may have missed invalidations).
     func invalidateAll() {
         self.state.withLock { state in

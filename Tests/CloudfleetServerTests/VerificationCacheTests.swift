@@ -1,0 +1,68 @@
+import CloudfleetCore
+import CloudfleetStore
+import CloudfleetStoreSQLite
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@testable import CloudfleetServer
+
+/// Speed by design: a known token authenticates from memory, and every change reaches the cache at once.
+@Suite struct VerificationCacheTests {
+    @Test func aKnownTokenAuthenticatesWithoutADatabaseRoundTrip() async throws {
+        let world = try await TestWorld.make()
+        let counting = CountingStore(world.store)
+        var dependencies = world.dependencies
+        dependencies.store = counting
+        let app = try await buildApplication(configuration: world.configuration, dependencies: dependencies)
+        try await app.test(.router) { client in
+            let bearer = Credentials.bearerHeader(try await client.accessToken(world.user))
+            let afterExchange = counting.tokenLookups
+            #expect(afterExchange == 1, "the first use reads the token once")
+            for _ in 0..<20 {
+                #expect(try await client.send(.get, "/v1/organization", auth: world.user.basic).status == .ok)
+                #expect(try await client.send(.get, "/v1/organization", auth: bearer).status == .ok)
+            }
+            #expect(counting.tokenLookups == afterExchange, "40 authenticated calls, no further look-up")
+
+            // A change invalidates: the next call reads the new state once, then it is cached again.
+            let promoted = try await client.send(.patch, "/v1/tokens/\(world.user.id)", auth: world.admin.basic, json: #"{"role":"Administrator"}"#)
+            #expect(promoted.status == .ok)
+            let beforeReuse = counting.tokenLookups
+            #expect(try await client.send(.get, "/v1/audit-events", auth: bearer).status == .ok)
+            #expect(try await client.send(.get, "/v1/audit-events", auth: world.user.basic).status == .ok)
+            #expect(counting.tokenLookups == beforeReuse + 1)
+        }
+        try await world.store.close()
+    }
+
+    @Test func aFillThatRacesAnInvalidationIsDropped() throws {
+        let cache = VerificationCache()
+        let token = APIToken(
+            id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user,
+            secretDigest: SecretHasher(serverKey: .generate()).digest(.generate()), createdAt: Date(), createdBy: "test")
+        let (missing, epoch) = cache.lookup(token.id)
+        #expect(missing == nil)
+        // The row was read (old state), then a change committed and invalidated before the fill.
+        cache.invalidate(token.id)
+        cache.fill(TokenVerificationState(token), epoch: epoch)
+        #expect(cache.lookup(token.id).state == nil, "the stale row must not be cached")
+        // A fill with a current epoch is kept.
+        let (_, current) = cache.lookup(token.id)
+        cache.fill(TokenVerificationState(token), epoch: current)
+        #expect(cache.lookup(token.id).state == TokenVerificationState(token))
+    }
+
+    @Test func capacityIsBounded() throws {
+        let cache = VerificationCache(capacity: 10)
+        let hasher = SecretHasher(serverKey: .generate())
+        for _ in 0..<50 {
+            let token = APIToken(
+                id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user, secretDigest: hasher.digest(.generate()),
+                createdAt: Date(), createdBy: "test")
+            cache.fill(TokenVerificationState(token), epoch: cache.lookup(token.id).epoch)
+        }
+        #expect(cache.count <= 10)
+    }
+}
