@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import openapi_contract
 from conftest import Seen, ServerProcess, run_admin_raw
 
 # =================================================================================================================
@@ -71,6 +72,7 @@ def api(method: str, path: str, auth: dict | None = None, *, base: str | None = 
         kwargs["data"] = data
     response = requests.request(method, (base or _BASE["url"]) + path, **kwargs)
     assert response.status_code < 500, f"{method} {path} answered {response.status_code}: {response.text[:500]}"
+    openapi_contract.check(method, path, response)
     _record(response)
     return response
 
@@ -351,7 +353,7 @@ def test_token_lifecycle(auth_path, admin, org_id):
     # Create a User and an Administrator token: 201, Location, never cached, the secret shown once.
     created = {}
     for role in ("User", "Administrator"):
-        name = unique(f"  ci {role.lower()} {auth_path}  ")
+        name = "  " + unique(f"ci {role.lower()} {auth_path}") + " \t "
         response = api("POST", "/v1/tokens", actor, json={"name": name, "role": role})
         assert response.status_code == 201, response.text
         token = response.json()
@@ -802,11 +804,14 @@ def test_pagination_walks_every_token_once(server: ServerProcess):
     first = server.admin("create-token", "--name", "pager admin", "--role", "Administrator",
                          "--organization", org["organization_id"])
     auth = basic(first["id"], first["secret"])
-    expected = {first["id"]} | {create_token(auth, f"page token {i}", ("User", "Administrator")[i % 2])["id"] for i in range(7)}
+    in_creation_order = [first["id"]] + [create_token(auth, f"page token {i}", ("User", "Administrator")[i % 2])["id"]
+                                         for i in range(7)]
+    expected = set(in_creation_order)
     assert len(expected) == 8
 
     everything = api("GET", "/v1/tokens", auth, params={"limit": 200}).json()
-    assert everything["next_cursor"] is None and {t["id"] for t in everything["items"]} == expected
+    assert everything["next_cursor"] is None
+    assert [t["id"] for t in everything["items"]] == in_creation_order, "tokens are listed oldest first"
     for limit in (2, 3, 1):
         seen, cursor, pages = [], None, []
         while True:
