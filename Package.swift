@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cloudfleet-server", targets: ["cloudfleet-server"]),
+        .executable(name: "cloudfleet", targets: ["cloudfleet"]),
         .library(name: "CloudfleetCore", targets: ["CloudfleetCore"]),
         .library(name: "CloudfleetStore", targets: ["CloudfleetStore"]),
         .library(name: "CloudfleetStoreConformance", targets: ["CloudfleetStoreConformance"]),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -82,6 +84,37 @@ let package = Package(
                 "CloudfleetServer", "CloudfleetCore", "CloudfleetStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetClient",
+            dependencies: [
+                "CloudfleetCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloudfleetCLI",
+            dependencies: [
+                "CloudfleetClient", "CloudfleetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "cloudfleet",
+            dependencies: ["CloudfleetCLI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloudfleetCLITests",
+            dependencies: ["CloudfleetCLI", "CloudfleetClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

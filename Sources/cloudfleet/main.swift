@@ -1,0 +1,3 @@
+import CloudfleetCLI
+
+await CloudfleetCommand.runMain()
