@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudfleetClient
+import CloudfleetCore
 import Foundation
 
 /// `cloudfleet tokens`: create, list, describe, update, regenerate and delete API tokens.
@@ -25,6 +26,23 @@ struct TokenFieldOptions: ParsableArguments {
 
     @Option(name: [.customShort("f"), .customLong("file")], help: "Read the fields from a YAML or JSON file; - reads standard input.")
     var file: String?
+
+    /// Shorthand mistakes and a missing input are usage errors: ArgumentParser prints them with the usage.
+    func validate() throws {
+        if !shorthand.isEmpty {
+            do {
+                _ = try ShorthandParser.parse(shorthand, allowed: TokenInput.fields)
+            } catch {
+                throw ValidationError("cannot read the fields: \(error.message)")
+            }
+        }
+        if let role, Role(name: role) == nil {
+            throw ValidationError("--role must be Administrator or User")
+        }
+        if shorthand.isEmpty && file == nil && name == nil && role == nil {
+            throw ValidationError("give the token's fields, e.g. .name: deploy-bot, .role: User (or --name/--role, or -f FILE)")
+        }
+    }
 
     func input() throws -> TokenInput {
         try CLIFailure.wrap {
