@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -53,6 +55,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CloudfleetStorePostgres",
+            dependencies: [
+                "CloudfleetCore", "CloudfleetStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CloudfleetStoreConformance",
             dependencies: ["CloudfleetCore", "CloudfleetStore"],
             swiftSettings: swiftSettings
@@ -65,7 +78,7 @@ let package = Package(
         .target(
             name: "CloudfleetServer",
             dependencies: [
-                "CloudfleetCore", "CloudfleetStore", "CloudfleetStoreSQLite", "CloudfleetAPI",
+                "CloudfleetCore", "CloudfleetStore", "CloudfleetStoreSQLite", "CloudfleetStorePostgres", "CloudfleetAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -125,6 +138,15 @@ let package = Package(
         .testTarget(
             name: "CloudfleetStoreSQLiteTests",
             dependencies: ["CloudfleetStoreSQLite", "CloudfleetStoreConformance"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloudfleetStorePostgresTests",
+            dependencies: [
+                "CloudfleetStorePostgres", "CloudfleetStoreConformance",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

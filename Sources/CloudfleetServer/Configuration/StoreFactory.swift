@@ -1,4 +1,5 @@
 import CloudfleetStore
+import CloudfleetStorePostgres
 import CloudfleetStoreSQLite
 import Foundation
 import Logging
@@ -10,8 +11,8 @@ public enum StoreFactory {
         public let description: String
     }
 
-    /// Opens and migrates the configured store: `sqlite://PATH` (or `sqlite:PATH`) or, by default, the SQLite
-    /// file `cloudfleet.sqlite` in the data directory.
+    /// Opens and migrates the configured store: `postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]`,
+    /// `sqlite://PATH` (or `sqlite:PATH`) or, by default, the SQLite file `cloudfleet.sqlite` in the data directory.
     public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> any Store {
         let path: String
         switch configuration.databaseURL {
@@ -23,7 +24,19 @@ public enum StoreFactory {
         case let url? where url.hasPrefix("sqlite:"):
             path = String(url.dropFirst("sqlite:".count))
         case let url? where url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"):
-            throw Failure(description: "PostgreSQL is not available in this build yet; use sqlite://PATH or leave --database-url unset")
+            let store: PostgresStore
+            do {
+                store = try PostgresStore.connect(url: url, logger: logger)
+            } catch let error as PostgresURL.Failure {
+                throw Failure(description: error.description)
+            }
+            do {
+                try await store.migrate()
+            } catch {
+                try? await store.close()
+                throw error
+            }
+            return store
         case let url?:
             throw Failure(description: "unsupported database URL scheme in \(url.prefix(while: { $0 != ":" })):…; use sqlite://PATH")
         }

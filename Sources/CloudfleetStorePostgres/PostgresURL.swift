@@ -1,0 +1,38 @@
+import Foundation
+import NIOSSL
+import PostgresNIO
+
+/// Reads `postgres://user:password@host:port/database?sslmode=…` into a client configuration.
+///
+/// `sslmode`: `disable`, `prefer` (the default: TLS when the server offers it), `require` (TLS, certificate
+/// verified against the system trust store), or `verify-full` (the same). `sslrootcert=PATH` adds a CA file.
+public enum PostgresURL {
+    /// Why the URL cannot be used; never repeats the password.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func configuration(_ string: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: string), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+            let host = components.host, !host.isEmpty
+        else { throw Failure(description: "the database URL must look like postgres://USER:PASSWORD@HOST:PORT/DATABASE") }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if let root = query["sslrootcert"] {
+            tlsConfiguration.trustRoots = .file(root)
+        }
+        let tls: PostgresClient.Configuration.TLS
+        switch query["sslmode"] ?? "prefer" {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(tlsConfiguration)
+        case "require", "verify-ca", "verify-full": tls = .require(tlsConfiguration)
+        case let other: throw Failure(description: "unsupported sslmode \(other); use disable, prefer or require")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres", password: components.password,
+            database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+}
