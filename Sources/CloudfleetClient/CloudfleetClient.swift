@@ -22,9 +22,18 @@ public struct CloudfleetClient: Sendable {
         self.tokenID = tokenID
         self.secret = secret
         self.cache = cache
-        self.http = HTTPClient.shared
+        self.http = Self.sharedHTTPClient
         self.timeout = timeout
     }
+
+    /// One HTTP client for the process. A refused connection fails at once instead of being retried until the
+    /// request times out, so "server unreachable" is reported immediately. It lives as long as the process.
+    private static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     // MARK: Tokens
 
@@ -80,8 +89,9 @@ public struct CloudfleetClient: Sendable {
     struct Empty: Decodable {}
 
     private func pathSegment(_ id: String) throws -> String {
+        // The rejected text is not repeated: it may be a secret pasted in the wrong place.
         guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-            throw ClientError.invalid("\(id.debugDescription) is not a token ID (22 letters and digits).")
+            throw ClientError.invalid("that is not a token ID (22 letters and digits).")
         }
         return id
     }
@@ -137,6 +147,8 @@ public struct CloudfleetClient: Sendable {
         switch error {
         case let error as HTTPClientError where error == .connectTimeout || error == .deadlineExceeded || error == .readTimeout:
             "timed out"
+        case let error as HTTPClientError where error == .remoteConnectionClosed:
+            "the server closed the connection"
         case is HTTPClientError:
             "\(error)"
         default:

@@ -101,6 +101,8 @@ extension Tokens {
         @OptionGroup var options: ClientOptions
         @Argument(help: "Token ID.") var id: String
 
+        func validate() throws { try TokenIDArgument.validate(id) }
+
         func run() async throws {
             let options = options.merged(with: parent.options)
             let client = try options.client()
@@ -117,6 +119,8 @@ extension Tokens {
         @ParentCommand var parent: Tokens
         @OptionGroup var options: ClientOptions
         @Argument(help: "Token ID.") var id: String
+
+        func validate() throws { try TokenIDArgument.validate(id) }
         @OptionGroup var fields: TokenFieldOptions
 
         func run() async throws {
@@ -139,6 +143,8 @@ extension Tokens {
         @OptionGroup var options: ClientOptions
         @Argument(help: "Token ID.") var id: String
 
+        func validate() throws { try TokenIDArgument.validate(id) }
+
         func run() async throws {
             let options = options.merged(with: parent.options)
             let client = try options.client()
@@ -155,6 +161,8 @@ extension Tokens {
         @ParentCommand var parent: Tokens
         @OptionGroup var options: ClientOptions
         @Argument(help: "Token ID.") var id: String
+
+        func validate() throws { try TokenIDArgument.validate(id) }
         @Flag(name: [.short, .long], help: "Do not ask for confirmation.") var yes = false
 
         func run() async throws {
@@ -170,5 +178,13 @@ extension Tokens {
             try await CLIFailure.wrap { try await client.deleteToken(id: id) }
             FileHandle.standardError.write(Data("Token \(id) deleted.\n".utf8))
         }
+    }
+}
+
+/// Token IDs given on the command line are checked before anything is sent; the rejected text is not echoed,
+/// since it may be a secret pasted in the wrong place.
+enum TokenIDArgument {
+    static func validate(_ id: String) throws {
+        guard TokenID(id) != nil else { throw ValidationError("TOKEN_ID must be a token ID: 22 letters and digits") }
     }
 }

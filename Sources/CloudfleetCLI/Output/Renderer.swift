@@ -60,10 +60,11 @@ struct Renderer {
     func structured<T: Encodable>(_ value: T) throws {
         switch format {
         case .yaml:
-            // Through JSON, so YAML and JSON carry the same keys and date forms.
-            let json = try JSONEncoder.stable.encode(value)
-            let object = try JSONSerialization.jsonObject(with: json)
-            print(try Yams.dump(object: object, sortKeys: true), terminator: "")
+            // Through JSON, so YAML and JSON carry the same keys, types and date forms.
+            let json = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder.stable.encode(value))
+            let encoder = YAMLEncoder()
+            encoder.options.sortKeys = true
+            print(try encoder.encode(json), terminator: "")
         case .json, .table:
             print(String(decoding: try JSONEncoder.stable.encode(value), as: UTF8.self))
         }
