@@ -59,3 +59,17 @@ func sameInstant(_ lhs: Date?, _ rhs: Date?) -> Bool {
     default: false
     }
 }
+
+/// Equal tokens, comparing times to the microsecond (a store may convert them through another representation).
+func sameToken(_ lhs: APIToken?, _ rhs: APIToken?) -> Bool {
+    guard let lhs, let rhs else { return lhs == nil && rhs == nil }
+    var left = lhs
+    for (path, other) in [(\APIToken.createdAt, rhs.createdAt), (\.updatedAt, rhs.updatedAt), (\.secretRotatedAt, rhs.secretRotatedAt)] {
+        guard sameInstant(left[keyPath: path], other) else { return false }
+        left[keyPath: path] = other
+    }
+    guard sameInstant(left.lastUsedAt, rhs.lastUsedAt), sameInstant(left.expiresAt, rhs.expiresAt) else { return false }
+    left.lastUsedAt = rhs.lastUsedAt
+    left.expiresAt = rhs.expiresAt
+    return left == rhs
+}

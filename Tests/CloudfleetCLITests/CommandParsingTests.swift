@@ -26,9 +26,10 @@ import Testing
     }
 
     @Test func seedDeleteLine() throws {
-        let command = try CloudfleetCommand.parseAsRoot(["tokens", "--profile", "cloudfleetou", "delete", "TOKEN_ID"])
+        // The documentation's TOKEN_ID placeholder, filled with its own example ID.
+        let command = try CloudfleetCommand.parseAsRoot(["tokens", "--profile", "cloudfleetou", "delete", "nFYyVdtg8K1aDujwk3YFh1"])
         let delete = try #require(command as? Tokens.Delete)
-        #expect(delete.id == "TOKEN_ID")
+        #expect(delete.id == "nFYyVdtg8K1aDujwk3YFh1")
         #expect(delete.parent.options.profile == "cloudfleetou")
         #expect(!delete.yes)
     }
@@ -50,6 +51,8 @@ import Testing
         ["auth", "add-profile", "token", "p", "0f5e0a59-86a2-4d43-9bd6-3d8d3a3c1f00", "nFYyVdtg8K1aDujwk3YFh1", "cfs_x", "--secret-stdin"],
         ["tokens", "list", "-o", "xml"],
         ["tokens", "describe"],
+        ["tokens", "describe", "TOKEN_ID"],
+        ["tokens", "delete", "cfs_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"],
     ])
     func invalidLinesAreUsageErrors(_ arguments: [String]) {
         #expect(throws: (any Error).self) { try CloudfleetCommand.parseAsRoot(arguments) }
