@@ -25,7 +25,8 @@ public struct AppServices: Sendable {
     let hasher: SecretHasher
 
     public init(dependencies: AppDependencies) {
-        let cache = VerificationCache()
+        // With several nodes the cache is trusted only while the change feed is subscribed.
+        let cache = VerificationCache(trusted: !(dependencies.store is any ChangeFeed))
         let hasher = SecretHasher(serverKey: dependencies.serverKey)
         let tokens = TokenService(store: dependencies.store, hasher: hasher, cache: cache, clock: dependencies.clock)
         self.tokens = tokens
@@ -63,5 +64,8 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cloudfleet"),
         logger: logger)
     app.addServices(usage)
+    if let feed = dependencies.store as? any ChangeFeed {
+        app.addServices(InvalidationListener(feed: feed, cache: services.cache, logger: logger))
+    }
     return app
 }

@@ -235,15 +235,25 @@ public final class PostgresStore: Store {
                 binds: try Self.binds(digest.storageString, at, id.rawValue, organization.uuid)))
     }
 
-    /// Runs an `UPDATE … RETURNING` and records `audit` in the same transaction; `notFound` if no row changed.
+    /// Runs an `UPDATE … RETURNING`, records `audit` and announces the change, all in one transaction;
+    /// `notFound` if no row changed.
     private func changeToken(id: TokenID, audit: AuditEvent, _ update: PostgresQuery) async throws -> APIToken {
         try await transaction { connection in
             guard let row = try await Self.rows(try await connection.query(update, logger: logger)).first else {
                 throw StoreError.notFound
             }
             try await Self.insert(audit, on: connection, logger: logger)
+            try await Self.announce(id, on: connection, logger: logger)
             return try Self.token(from: row)
         }
+    }
+
+    /// The channel of token change notifications.
+    static let changeChannel = "cloudfleet_token_changes"
+
+    /// `pg_notify` inside the change's transaction: PostgreSQL delivers it only if and when the change commits.
+    private static func announce(_ id: TokenID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(changeChannel), \(id.rawValue))", logger: logger)
     }
 
     public func deleteToken(id: TokenID, organization: OrganizationID, audit: AuditEvent) async throws {
@@ -253,6 +263,7 @@ public final class PostgresStore: Store {
                     "DELETE FROM api_tokens WHERE id = \(id.rawValue) AND organization_id = \(organization.uuid) RETURNING id", logger: logger))
             guard !deleted.isEmpty else { throw StoreError.notFound }
             try await Self.insert(audit, on: connection, logger: logger)
+            try await Self.announce(id, on: connection, logger: logger)
         }
     }
 
@@ -377,5 +388,33 @@ public final class PostgresStore: Store {
             targetType: try row["target_type"].decode(String.self), targetID: try row["target_id"].decode(String.self),
             sourceIP: try row["source_ip"].decode(String?.self), requestID: try row["request_id"].decode(String?.self),
             outcome: try row["outcome"].decode(String.self), details: details)
+    }
+}
+
+extension PostgresStore: ChangeFeed {
+    public func followTokenChanges(
+        onSubscribed: @escaping @Sendable () -> Void, onChange: @escaping @Sendable (TokenID) -> Void,
+        onLost: @escaping @Sendable () -> Void
+    ) async {
+        var delay = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.changeChannel) { notifications in
+                        onSubscribed()
+                        delay = .milliseconds(100)
+                        for try await notification in notifications {
+                            if let id = TokenID(notification.payload) { onChange(id) }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("lost the token change feed; resubscribing", metadata: ["error": "\(Self.translate(error))"])
+            }
+            onLost()
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(2))
+        }
     }
 }

@@ -144,6 +144,8 @@ class ServerProcess:
     stdout_paths: list[Path] = field(default_factory=list)
     stderr_paths: list[Path] = field(default_factory=list)
     bootstrap: Bootstrap | None = None  # from the first start's banner, if it printed one
+    extra_args: list[str] = field(default_factory=list)  # e.g. ["--database-url", "postgres://…"]
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. {"CLOUDFLEET_SERVER_KEY": "…"}
 
     @property
     def data_dir(self) -> Path:
@@ -169,8 +171,9 @@ class ServerProcess:
         args = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port), "--host", "127.0.0.1"]
         if self.log_level:
             args += ["--log-level", self.log_level]
+        args += self.extra_args
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            self.process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env())
+            self.process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env(**self.extra_env))
         self._wait_ready()
         banner = parse_banner(out_path.read_text(errors="replace"))
         if banner and self.bootstrap is None:

@@ -32,24 +32,28 @@ final class VerificationCache: Sendable {
     private struct State {
         var entries: [TokenID: TokenVerificationState] = [:]
         var epoch: UInt64 = 0
+        var trusted: Bool
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let capacity: Int
 
-    init(capacity: Int = 100_000) {
+    /// A cache that starts trusted (one node) or untrusted until a change feed subscribes (several nodes).
+    init(capacity: Int = 100_000, trusted: Bool = true) {
         self.capacity = capacity
+        self.state = Mutex(State(trusted: trusted))
     }
 
-    /// The cached state of `id` and, on a miss, the epoch to hand back to ``fill(_:epoch:)``.
+    /// The cached state of `id` and, on a miss, the epoch to hand back to ``fill(_:epoch:)``. Always a miss
+    /// while the cache is not trusted.
     func lookup(_ id: TokenID) -> (state: TokenVerificationState?, epoch: UInt64) {
-        self.state.withLock { ($0.entries[id], $0.epoch) }
+        self.state.withLock { ($0.trusted ? $0.entries[id] : nil, $0.epoch) }
     }
 
-    /// Caches `token` unless an invalidation happened since `epoch` was read.
+    /// Caches `token` unless an invalidation happened since `epoch` was read, or the cache is not trusted.
     func fill(_ token: TokenVerificationState, epoch: UInt64) {
         self.state.withLock { state in
-            guard state.epoch == epoch else { return }
+            guard state.trusted, state.epoch == epoch else { return }
             if state.entries.count >= capacity, let victim = state.entries.keys.first {
                 state.entries.removeValue(forKey: victim)
             }
@@ -68,11 +72,13 @@ final class VerificationCache: Sendable {
     /// The number of cached tokens.
     var count: Int { state.withLock { $0.entries.count } }
 
-    /// Forgets everything (used when this node may have missed invalidations).
-    func invalidateAll() {
+    /// Forgets everything and sets whether the cache may be used: `false` while this node may be missing
+    /// invalidations from other nodes, `true` once it hears them again.
+    func reset(trusted: Bool) {
         self.state.withLock { state in
             state.entries.removeAll()
             state.epoch &+= 1
+            state.trusted = trusted
         }
     }
 }

@@ -1,0 +1,142 @@
+"""Several `cloudfleet-server` nodes on one PostgreSQL database (architecture §6, issue 4).
+
+Needs the private PostgreSQL that `scripts/with-postgres` starts (`CLOUDFLEET_TEST_POSTGRES_URL`); skipped without
+it, except under CI where it must be there. Measures how long after a regeneration or deletion on node A node B
+refuses the old credential (target: under 1 s) and prints the figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import statistics
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import Seen, ServerProcess
+
+POSTGRES_URL = os.environ.get("CLOUDFLEET_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(
+    POSTGRES_URL is None and not os.environ.get("CI"), reason="needs CLOUDFLEET_TEST_POSTGRES_URL (scripts/with-postgres)"
+)
+REVOCATION_BOUND = 1.0  # seconds, architecture §9
+POLL = 0.005
+
+
+def basic(token_id: str, secret: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{token_id}:{secret}".encode()).decode()}
+
+
+@pytest.fixture
+def cluster(server_binary, tmp_path):
+    """Three nodes sharing one fresh database and one server key."""
+    assert POSTGRES_URL, "CLOUDFLEET_TEST_POSTGRES_URL is not set: run through scripts/with-postgres"
+    database = "cf_nodes_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", POSTGRES_URL, "-q", "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + database + "?sslmode=disable"
+    key = base64.b64encode(os.urandom(32)).decode()
+    nodes = [
+        ServerProcess(binary=server_binary, root=tmp_path / f"node{index}", log_level="debug", extra_args=["--database-url", url, "--public-url", "https://cloudfleet.test"],
+                      extra_env={"CLOUDFLEET_SERVER_KEY": key})
+        for index in range(3)
+    ]
+    try:
+        for node in nodes:
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.running:
+                node.stop()
+        subprocess.run(["psql", POSTGRES_URL, "-q", "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
+
+
+def create(node: ServerProcess, admin: dict, role: str = "Administrator") -> tuple[str, str]:
+    response = requests.post(node.url + "/v1/tokens", headers=admin, json={"name": "multinode", "role": role}, timeout=10)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], Seen.secret(body["secret"])
+
+
+def refused_after(node: ServerProcess, headers: dict, since: float) -> float:
+    """Seconds from `since` until `node` answers 401 to `headers` (bounded by 10 s)."""
+    deadline = since + 10
+    while time.monotonic() < deadline:
+        status = requests.get(node.url + "/v1/organization", headers=headers, timeout=5).status_code
+        if status == 401:
+            return time.monotonic() - since
+        assert status == 200, status
+        time.sleep(POLL)
+    pytest.fail("node never refused the old credential")
+
+
+def test_only_the_first_node_bootstraps(cluster):
+    assert cluster[0].bootstrap is not None
+    assert all(node.bootstrap is None for node in cluster[1:])
+
+
+def test_every_node_follows_the_change_feed(cluster):
+    """Each node subscribes, and only then trusts its verification cache (so the timings below measure the feed)."""
+    deadline = time.monotonic() + 10
+    while not all("token change feed subscribed" in node.stderr_text() for node in cluster):
+        assert time.monotonic() < deadline, "a node never subscribed to the change feed"
+        time.sleep(0.05)
+
+
+def test_every_node_serves_the_same_state_and_keys(cluster):
+    a, b, c = cluster
+    admin = basic(a.bootstrap.token_id, a.bootstrap.secret)
+    token_id, secret = create(a, admin, role="User")
+    for node in (b, c):
+        described = requests.get(node.url + f"/v1/tokens/{token_id}", headers=admin, timeout=10)
+        assert described.status_code == 200 and described.json()["role"] == "User"
+    # An access token minted on one node verifies on every other node.
+    minted = requests.post(b.url + "/v1/auth/token", headers=basic(token_id, secret), data={"grant_type": "client_credentials"}, timeout=10)
+    assert minted.status_code == 200
+    bearer = {"Authorization": "Bearer " + Seen.access_token(minted.json()["access_token"])}
+    for node in cluster:
+        assert requests.get(node.url + "/v1/organization", headers=bearer, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("change", ["regenerate", "delete", "demote"])
+def test_changes_on_one_node_reach_every_other_node_within_a_second(cluster, change):
+    a, b, c = cluster
+    admin = basic(a.bootstrap.token_id, a.bootstrap.secret)
+    figures = []
+    for _ in range(5):
+        token_id, secret = create(a, admin)
+        old = basic(token_id, secret)
+        minted = requests.post(c.url + "/v1/auth/token", headers=old, data={"grant_type": "client_credentials"}, timeout=10)
+        bearer = {"Authorization": "Bearer " + Seen.access_token(minted.json()["access_token"])}
+        # Warm every node's cache with the credential.
+        for node in (b, c):
+            assert requests.get(node.url + "/v1/organization", headers=old, timeout=10).status_code == 200
+            assert requests.get(node.url + "/v1/organization", headers=bearer, timeout=10).status_code == 200
+        if change == "demote":
+            # A role change is not a refusal: it is seen as 403 on a change.
+            response = requests.patch(a.url + f"/v1/tokens/{token_id}", headers=admin, json={"role": "User"}, timeout=10)
+            since = time.monotonic()
+            assert response.status_code == 200
+            deadline = since + 10
+            while requests.post(b.url + "/v1/tokens", headers=old, json={"name": "x", "role": "User"}, timeout=5).status_code != 403:
+                assert time.monotonic() < deadline, "the demotion never reached node B"
+                time.sleep(POLL)
+            figures.append(time.monotonic() - since)
+            continue
+        if change == "regenerate":
+            response = requests.post(a.url + f"/v1/tokens/{token_id}/secret", headers=admin, timeout=10)
+            Seen.secret(response.json()["secret"])
+        else:
+            response = requests.delete(a.url + f"/v1/tokens/{token_id}", headers=admin, timeout=10)
+        since = time.monotonic()
+        assert response.status_code in (200, 204)
+        # Node A itself refuses at once.
+        assert requests.get(a.url + "/v1/organization", headers=old, timeout=10).status_code == 401
+        figures.append(max(refused_after(b, old, since), refused_after(c, bearer, since)))
+    print(f"\n{change}: seen on the other nodes after median {statistics.median(figures) * 1000:.1f} ms, "
+          f"max {max(figures) * 1000:.1f} ms (bound {REVOCATION_BOUND * 1000:.0f} ms, {len(figures)} runs)")
+    assert max(figures) < REVOCATION_BOUND
