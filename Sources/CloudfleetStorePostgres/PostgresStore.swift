@@ -10,41 +10,154 @@ import Synchronization
 /// one database. Every change runs in one transaction; a token change is read back with `RETURNING`, so a
 /// missing or foreign token is `notFound` without a second round trip.
 public final class PostgresStore: Store {
-    /// The connection pool. It must be running (``PostgresClient/run()``) while the store is used; the server
-    /// runs it as a service.
-    public let client: PostgresClient
-    private let logger: Logger
-    /// The task running the pool when this store started it itself (``connect(url:logger:)``).
-    private let runner: Mutex<Task<Void, Never>?>
-
-    /// A store on `client`, which the caller runs. Call ``migrate()`` once the client runs.
-    public init(client: PostgresClient, logger: Logger = Logger(label: "cloudfleet.postgres")) {
-        self.client = client
-        self.logger = logger
-        self.runner = Mutex(nil)
+    /// The pool in use and, when this store runs it itself, the task running it.
+    private struct Pool {
+        let client: PostgresClient
+        let runner: Task<Void, Never>?
     }
 
-    /// A store on a new pool for `url` that the store runs itself until ``close()``.
-    public static func connect(url: String, logger: Logger) throws -> PostgresStore {
-        let client = PostgresClient(configuration: try PostgresURL.configuration(url), backgroundLogger: logger)
-        let store = PostgresStore(client: client, logger: logger)
-        store.runner.withLock { $0 = Task { await client.run() } }
-        return store
+    private let pool: Mutex<Pool?>
+    /// How to build a fresh pool after an outage; `nil` when the caller runs the client.
+    private let configuration: PostgresClient.Configuration?
+    private let recovering = Mutex(false)
+    private let logger: Logger
+    /// How long one store operation may wait for the database before it fails as unavailable (HTTP 503).
+    let operationTimeout: Duration
+
+    /// The connection pool in use.
+    public var client: PostgresClient {
+        get throws {
+            guard let client = pool.withLock({ $0?.client }) else { throw StoreError.unavailable("the store is closed") }
+            return client
+        }
+    }
+
+    /// A store on `client`, which the caller runs. Call ``migrate()`` once the client runs.
+    public init(client: PostgresClient, logger: Logger = Logger(label: "cloudfleet.postgres"), operationTimeout: Duration = .seconds(10)) {
+        self.pool = Mutex(Pool(client: client, runner: nil))
+        self.configuration = nil
+        self.logger = logger
+        self.operationTimeout = operationTimeout
+    }
+
+    private init(configuration: PostgresClient.Configuration, logger: Logger, operationTimeout: Duration) {
+        self.configuration = configuration
+        self.logger = logger
+        self.operationTimeout = operationTimeout
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.pool = Mutex(Pool(client: client, runner: Task { await client.run() }))
+    }
+
+    /// A store on a new pool for `url` that the store runs itself until ``close()``, and replaces with a fresh
+    /// pool once the database answers again after an outage (a pool that failed to connect for long backs off
+    /// for up to a minute).
+    public static func connect(url: String, logger: Logger, operationTimeout: Duration = .seconds(10)) throws -> PostgresStore {
+        PostgresStore(configuration: try PostgresURL.configuration(url), logger: logger, operationTimeout: operationTimeout)
     }
 
     // MARK: Plumbing
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await translatingErrors {
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = try self.client
+        let logger = self.logger
+        return try await guarded {
             try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 
     private func read(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await translatingErrors {
+        let client = try self.client
+        let logger = self.logger
+        return try await guarded {
             var rows: [PostgresRandomAccessRow] = []
             for try await row in try await client.query(query, logger: logger) { rows.append(row.makeRandomAccess()) }
             return rows
+        }
+    }
+
+    /// Runs one store operation with the operation timeout, translating its errors; a database that cannot be
+    /// reached starts the recovery of the pool.
+    private func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        // While the database is known to be unreachable, answer at once instead of waiting for the timeout.
+        if recovering.withLock({ $0 }) { throw StoreError.unavailable("the database is unreachable; reconnecting") }
+        do {
+            return try await Self.withTimeout(operationTimeout, body)
+        } catch {
+            let translated = Self.translate(error)
+            if case StoreError.unavailable = translated { recoverPool() }
+            throw translated
+        }
+    }
+
+    /// The result of `body`, or `unavailable` once `timeout` has passed. Does not wait for a body that ignores
+    /// cancellation (a query stuck on a dead connection): the caller gets its answer on time either way.
+    private static func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let pending = PendingAnswer<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.set(continuation)
+            let work = Task {
+                let result: Result<T, any Error>
+                do {
+                    result = .success(try await body())
+                } catch {
+                    result = .failure(error)
+                }
+                pending.take()?.resume(with: result)
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                guard let waiting = pending.take() else { return }
+                work.cancel()
+                waiting.resume(throwing: StoreError.unavailable("the database did not answer within \(timeout)"))
+            }
+        }
+    }
+
+    /// Once the database answers again, swaps in a fresh pool (one probe loop at a time).
+    private func recoverPool() {
+        guard let configuration,
+            recovering.withLock({ running in
+                defer { running = true }
+                return !running
+            })
+        else { return }
+        let logger = self.logger
+        Task {
+            defer { recovering.withLock { $0 = false } }
+            while !Task.isCancelled {
+                let candidate = PostgresClient(configuration: configuration, backgroundLogger: logger)
+                let runner = Task { await candidate.run() }
+                let answered = await Self.answers(candidate, within: .seconds(1))
+                if answered {
+                    let old = pool.withLock { pool -> Pool? in
+                        guard let current = pool else { return nil }
+                        pool = Pool(client: candidate, runner: runner)
+                        return current
+                    }
+                    guard let old else {
+                        runner.cancel()
+                        return
+                    }
+                    old.runner?.cancel()
+                    logger.notice("database reachable; using a fresh connection pool")
+                    return
+                }
+                runner.cancel()
+                try? await Task.sleep(for: .milliseconds(250))
+                if pool.withLock({ $0 == nil }) { return }
+            }
+        }
+    }
+
+    private static func answers(_ client: PostgresClient, within timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await client.query("SELECT 1")) != nil }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
         }
     }
 
@@ -52,14 +165,6 @@ public final class PostgresStore: Store {
         var rows: [PostgresRandomAccessRow] = []
         for try await row in sequence { rows.append(row.makeRandomAccess()) }
         return rows
-    }
-
-    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch {
-            throw Self.translate(error)
-        }
     }
 
     /// The store error for a driver error; a failed transaction is judged by what made it fail.
@@ -93,28 +198,28 @@ public final class PostgresStore: Store {
 
     public func migrate() async throws {
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey))", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey))", logger: self.logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
-                logger: logger)
+                logger: self.logger)
         }
         for migration in PostgresMigrations.all {
             try await transaction { connection in
                 // The lock serialises nodes; the check under it makes each migration run once.
-                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey))", logger: logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey))", logger: self.logger)
                 let applied = try await Self.rows(
-                    try await connection.query("SELECT version FROM schema_migrations ORDER BY version", logger: logger))
+                    try await connection.query("SELECT version FROM schema_migrations ORDER BY version", logger: self.logger))
                 let versions = try applied.map { try $0["version"].decode(Int.self) }
                 if let newest = versions.max(), newest > (PostgresMigrations.all.map(\.version).max() ?? 0) {
                     throw StoreError.corrupt("database schema version \(newest) is newer than this server understands")
                 }
                 guard !versions.contains(migration.version) else { return }
                 for statement in migration.statements {
-                    try await connection.query(statement, logger: logger)
+                    try await connection.query(statement, logger: self.logger)
                 }
                 try await connection.query(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), now())",
-                    logger: logger)
+                    logger: self.logger)
             }
         }
     }
@@ -124,9 +229,9 @@ public final class PostgresStore: Store {
     }
 
     public func close() async throws {
-        guard let task = runner.withLock({ $0.take() }) else { return }
-        task.cancel()
-        await task.value
+        guard let runner = pool.withLock({ $0.take() })?.runner else { return }
+        runner.cancel()
+        await runner.value
     }
 
     // MARK: Organizations
@@ -135,8 +240,8 @@ public final class PostgresStore: Store {
         try await transaction { connection in
             try await connection.query(
                 "INSERT INTO organizations (id, name, created_at) VALUES (\(organization.id.uuid), \(organization.name), \(organization.createdAt))",
-                logger: logger)
-            try await Self.insert(audit, on: connection, logger: logger)
+                logger: self.logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
         }
     }
 
@@ -171,8 +276,8 @@ public final class PostgresStore: Store {
                     \(token.updatedAt), \(token.secretRotatedAt), \(token.lastUsedAt), \(token.lastUsedIP), \(token.expiresAt),
                     \(token.createdBy))
                 """,
-                logger: logger)
-            try await Self.insert(audit, on: connection, logger: logger)
+                logger: self.logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
         }
     }
 
@@ -239,11 +344,11 @@ public final class PostgresStore: Store {
     /// `notFound` if no row changed.
     private func changeToken(id: TokenID, audit: AuditEvent, _ update: PostgresQuery) async throws -> APIToken {
         try await transaction { connection in
-            guard let row = try await Self.rows(try await connection.query(update, logger: logger)).first else {
+            guard let row = try await Self.rows(try await connection.query(update, logger: self.logger)).first else {
                 throw StoreError.notFound
             }
-            try await Self.insert(audit, on: connection, logger: logger)
-            try await Self.announce(id, on: connection, logger: logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
+            try await Self.announce(id, on: connection, logger: self.logger)
             return try Self.token(from: row)
         }
     }
@@ -260,10 +365,10 @@ public final class PostgresStore: Store {
         try await transaction { connection in
             let deleted = try await Self.rows(
                 try await connection.query(
-                    "DELETE FROM api_tokens WHERE id = \(id.rawValue) AND organization_id = \(organization.uuid) RETURNING id", logger: logger))
+                    "DELETE FROM api_tokens WHERE id = \(id.rawValue) AND organization_id = \(organization.uuid) RETURNING id", logger: self.logger))
             guard !deleted.isEmpty else { throw StoreError.notFound }
-            try await Self.insert(audit, on: connection, logger: logger)
-            try await Self.announce(id, on: connection, logger: logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
+            try await Self.announce(id, on: connection, logger: self.logger)
         }
     }
 
@@ -276,7 +381,7 @@ public final class PostgresStore: Store {
                     UPDATE api_tokens SET last_used_at = \(usage.at), last_used_ip = \(usage.sourceIP)
                     WHERE id = \(usage.tokenID.rawValue) AND (last_used_at IS NULL OR last_used_at < \(usage.at))
                     """,
-                    logger: logger)
+                    logger: self.logger)
             }
         }
     }
@@ -344,7 +449,7 @@ public final class PostgresStore: Store {
                 INSERT INTO signing_keys (kid, algorithm, sealed_private_key, created_at, retired_at)
                 VALUES (\(key.kid), \(key.algorithm), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.createdAt), \(key.retiredAt))
                 """,
-                logger: logger)
+                logger: self.logger)
         }
     }
 
@@ -399,7 +504,7 @@ extension PostgresStore: ChangeFeed {
         var delay = Duration.milliseconds(100)
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
+                try await self.client.withConnection { connection in
                     try await connection.listen(on: Self.changeChannel) { notifications in
                         onSubscribed()
                         delay = .milliseconds(100)
@@ -416,5 +521,18 @@ extension PostgresStore: ChangeFeed {
             try? await Task.sleep(for: delay)
             delay = min(delay * 2, .seconds(2))
         }
+    }
+}
+
+/// A continuation resumed by whichever comes first, the answer or the timeout.
+private final class PendingAnswer<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ value: CheckedContinuation<T, any Error>) {
+        continuation.withLock { $0 = value }
+    }
+
+    func take() -> CheckedContinuation<T, any Error>? {
+        continuation.withLock { $0.take() }
     }
 }

@@ -29,7 +29,8 @@ enum PostgresTestDatabase {
         do {
             result = .success(
                 try await withClient(configuration) { client in
-                    let store = PostgresStore(client: client)
+                    // Generous: the suites run in parallel on a small machine; the timeout is not under test here.
+                    let store = PostgresStore(client: client, operationTimeout: .seconds(120))
                     try await store.migrate()
                     return try await body(store)
                 })

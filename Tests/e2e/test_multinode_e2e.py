@@ -140,3 +140,77 @@ def test_changes_on_one_node_reach_every_other_node_within_a_second(cluster, cha
     print(f"\n{change}: seen on the other nodes after median {statistics.median(figures) * 1000:.1f} ms, "
           f"max {max(figures) * 1000:.1f} ms (bound {REVOCATION_BOUND * 1000:.0f} ms, {len(figures)} runs)")
     assert max(figures) < REVOCATION_BOUND
+
+
+def postgres_ctl(action: str) -> None:
+    """Stops or starts the private PostgreSQL server that scripts/with-postgres runs."""
+    bin_dir = os.environ["CLOUDFLEET_TEST_POSTGRES_BIN"]
+    data_dir = os.environ["CLOUDFLEET_TEST_POSTGRES_DIR"]
+    port = POSTGRES_URL.rsplit(":", 1)[1].split("/", 1)[0]
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    command = [f"{bin_dir}/pg_ctl", "-D", data_dir, "-w"]
+    if action == "stop":
+        command += ["-m", "fast", "stop"]
+    else:
+        options = f"-p {port} -k {os.path.dirname(data_dir)} -c listen_addresses=127.0.0.1"
+        command += ["-o", options, "-l", os.path.join(os.path.dirname(data_dir), "restart.log"), "start"]
+    subprocess.run(as_postgres + command, check=True, capture_output=True, timeout=60)
+
+
+def test_database_restart_under_load_loses_no_acknowledged_write(cluster):
+    """Requests fail fast with 503 while PostgreSQL is down (never 500, never a hang), the nodes recover by
+    themselves when it is back, and every create that was acknowledged is there afterwards."""
+    import threading
+
+    a, b, _ = cluster
+    admin = basic(a.bootstrap.token_id, a.bootstrap.secret)
+    acknowledged: list[str] = []
+    outcomes: list[tuple[int, float]] = []
+    stop = threading.Event()
+
+    def writer():
+        index = 0
+        while not stop.is_set():
+            index += 1
+            started = time.monotonic()
+            try:
+                response = requests.post(a.url + "/v1/tokens", headers=admin, json={"name": f"load {index}", "role": "User"}, timeout=15)
+            except requests.RequestException as error:  # a hang or a dropped connection is a failure
+                outcomes.append((-1, time.monotonic() - started))
+                continue
+            outcomes.append((response.status_code, time.monotonic() - started))
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+                Seen.secret(response.json()["secret"])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(acknowledged) < 5:
+            assert time.monotonic() < deadline, "no write succeeded before the restart"
+            time.sleep(0.01)
+        postgres_ctl("stop")
+        outage_started = time.monotonic()
+        while time.monotonic() - outage_started < 12:
+            time.sleep(0.05)
+        postgres_ctl("start")
+        back = time.monotonic()
+        count = len(acknowledged)
+        while len(acknowledged) <= count + 3:
+            assert time.monotonic() - back < 15, "the node did not recover after the database came back"
+            time.sleep(0.01)
+        recovery = time.monotonic() - back
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    statuses = {status for status, _ in outcomes}
+    slowest = max(duration for _, duration in outcomes)
+    print(f"\ndatabase restart: {len(outcomes)} requests, statuses {sorted(statuses)}, slowest {slowest:.2f} s, "
+          f"writes again {recovery:.2f} s after the database was back")
+    assert statuses <= {201, 503}, f"only success or 503 while the database restarts, got {sorted(statuses)}"
+    assert 503 in statuses, "a 12 s outage outlasts the 10 s operation timeout, so some request must have got 503"
+    assert slowest < 12, "a request hung while the database was down"
+    # Every acknowledged write is there, seen from another node.
+    for token_id in acknowledged:
+        assert requests.get(b.url + f"/v1/tokens/{token_id}", headers=admin, timeout=10).status_code == 200, token_id
