@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "CloudfleetClient",
             dependencies: [
-                "CloudfleetCore",
+                "CloudfleetCore", "CloudfleetAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "CloudfleetCLI",
             dependencies: [
-                "CloudfleetClient", "CloudfleetCore",
+                "CloudfleetClient", "CloudfleetCore", "CloudfleetAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -127,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloudfleetCLITests",
-            dependencies: ["CloudfleetCLI", "CloudfleetClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CloudfleetCLI", "CloudfleetClient", "CloudfleetAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CloudfleetAPI
 import Foundation
 import NIOCore
 import NIOFoundationCompat

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudfleetAPI
 import CloudfleetClient
 import CloudfleetCore
 import Foundation

@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import CloudfleetClient
 import Foundation
 import Yams

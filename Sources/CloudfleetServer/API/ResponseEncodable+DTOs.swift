@@ -1,7 +1,8 @@
+import CloudfleetAPI
 import Hummingbird
 
-extension TokenResponse: ResponseEncodable {}
-extension TokenWithSecretResponse: ResponseEncodable {}
-extension ListResponse: ResponseEncodable {}
-extension OrganizationResponse: ResponseEncodable {}
+extension Token: ResponseEncodable {}
+extension TokenWithSecret: ResponseEncodable {}
+extension ListPage: ResponseEncodable {}
+extension OrganizationInfo: ResponseEncodable {}
 extension AuditEventResponse: ResponseEncodable {}

@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import CloudfleetCore
 import CloudfleetStore
 import Foundation
@@ -45,121 +46,25 @@ func parseRole(_ value: String) throws(ValidationError) -> Role {
     return role
 }
 
-/// A token as the API shows it: never a secret or a digest.
-struct TokenResponse: Encodable {
-    let id: String
-    let name: String
-    let role: String
-    let organizationID: String
-    let kubernetesUsername: String
-    let secretGeneration: Int
-    let createdAt: Date
-    let updatedAt: Date
-    let secretRotatedAt: Date
-    let lastUsedAt: Date?
-    let lastUsedIP: String?
-    let expiresAt: Date?
-    let createdBy: String
-
+extension Token {
+    /// The API form of a stored token: never its secret or digest.
     init(_ token: APIToken) {
-        self.id = token.id.rawValue
-        self.name = token.name.rawValue
-        self.role = token.role.rawValue
-        self.organizationID = token.organizationID.description
-        self.kubernetesUsername = token.id.kubernetesUsername
-        self.secretGeneration = token.secretGeneration
-        self.createdAt = token.createdAt
-        self.updatedAt = token.updatedAt
-        self.secretRotatedAt = token.secretRotatedAt
-        self.lastUsedAt = token.lastUsedAt
-        self.lastUsedIP = token.lastUsedIP
-        self.expiresAt = token.expiresAt
-        self.createdBy = token.createdBy
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case id, name, role
-        case organizationID = "organization_id"
-        case kubernetesUsername = "kubernetes_username"
-        case secretGeneration = "secret_generation"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-        case secretRotatedAt = "secret_rotated_at"
-        case lastUsedAt = "last_used_at"
-        case lastUsedIP = "last_used_ip"
-        case expiresAt = "expires_at"
-        case createdBy = "created_by"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(name, forKey: .name)
-        try container.encode(role, forKey: .role)
-        try container.encode(organizationID, forKey: .organizationID)
-        try container.encode(kubernetesUsername, forKey: .kubernetesUsername)
-        try container.encode(secretGeneration, forKey: .secretGeneration)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(updatedAt, forKey: .updatedAt)
-        try container.encode(secretRotatedAt, forKey: .secretRotatedAt)
-        // Absent values are written as null so that every field is always present.
-        try container.encode(lastUsedAt, forKey: .lastUsedAt)
-        try container.encode(lastUsedIP, forKey: .lastUsedIP)
-        try container.encode(expiresAt, forKey: .expiresAt)
-        try container.encode(createdBy, forKey: .createdBy)
+        self.init(
+            id: token.id.rawValue, name: token.name.rawValue, role: token.role.rawValue, organizationID: token.organizationID.description,
+            kubernetesUsername: token.id.kubernetesUsername, secretGeneration: token.secretGeneration, createdAt: token.createdAt,
+            updatedAt: token.updatedAt, secretRotatedAt: token.secretRotatedAt, lastUsedAt: token.lastUsedAt, lastUsedIP: token.lastUsedIP,
+            expiresAt: token.expiresAt, createdBy: token.createdBy)
     }
 }
 
-/// A token with the only copy of its secret, answered by create and regenerate.
-struct TokenWithSecretResponse: Encodable {
-    let token: TokenResponse
-    let secret: String
-
+extension TokenWithSecret {
+    /// A token just created or regenerated, with the only copy of its secret.
     init(_ issued: TokenService.IssuedSecret) {
-        self.token = TokenResponse(issued.token)
-        self.secret = issued.secret.reveal
-    }
-
-    private enum CodingKeys: String, CodingKey { case secret }
-
-    func encode(to encoder: any Encoder) throws {
-        try token.encode(to: encoder)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(secret, forKey: .secret)
+        self.init(token: Token(issued.token), secret: issued.secret.reveal)
     }
 }
 
-/// One page of a list and the cursor of the next page (`null` on the last page).
-struct ListResponse<Item: Encodable>: Encodable {
-    let items: [Item]
-    let nextCursor: String?
-
-    private enum CodingKeys: String, CodingKey {
-        case items
-        case nextCursor = "next_cursor"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(items, forKey: .items)
-        try container.encode(nextCursor, forKey: .nextCursor)
-    }
-}
-
-struct OrganizationResponse: Encodable {
-    let id: String
-    let name: String
-    let createdAt: Date
-    let tokenCount: Int
-
-    private enum CodingKeys: String, CodingKey {
-        case id, name
-        case createdAt = "created_at"
-        case tokenCount = "token_count"
-    }
-}
-
-struct AuditEventResponse: Encodable {
+struct AuditEventResponse: Codable, Sendable {
     let id: String
     let occurredAt: Date
     let actor: String

@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import CloudfleetCore
 import CloudfleetStore
 import HTTPTypes
@@ -18,15 +19,15 @@ struct TokensController {
 
     // MARK: Handlers
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListResponse<TokenResponse> {
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListPage<Token> {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.listTokens, in: organization)
         let pagination = try Pagination(request)
         let page = try await tokens.list(organization: organization, after: try pagination.tokenCursor(), limit: pagination.limit)
-        return ListResponse(items: page.items.map(TokenResponse.init), nextCursor: Pagination.encode(page.next))
+        return ListPage(items: page.items.map(Token.init), nextCursor: Pagination.encode(page.next))
     }
 
-    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenWithSecretResponse> {
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenWithSecret> {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.createToken, in: organization)
         let body = try await RequestBody.decode(CreateTokenRequest.self, from: request, context: context)
@@ -35,19 +36,19 @@ struct TokensController {
         let issued = try await tokens.create(name: name, role: role, organization: organization, context: try context.auditContext())
         return EditedResponse(
             status: .created, headers: Self.secretHeaders(location: "/v1/tokens/\(issued.token.id)"),
-            response: TokenWithSecretResponse(issued))
+            response: TokenWithSecret(issued))
     }
 
-    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> TokenResponse {
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Token {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.readToken, in: organization)
         guard let token = try await tokens.get(try Self.tokenID(context), organization: organization) else {
             throw APIError.notFound("Token")
         }
-        return TokenResponse(token)
+        return Token(token)
     }
 
-    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> TokenResponse {
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Token {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.updateToken, in: organization)
         let id = try Self.tokenID(context)
@@ -58,20 +59,20 @@ struct TokensController {
         guard change.name != nil || change.role != nil else {
             throw APIError.badRequest("Give at least one of name and role.", code: "missing_field")
         }
-        return TokenResponse(
+        return Token(
             try await notFoundAsToken {
                 try await tokens.update(id, change: change, organization: organization, context: try context.auditContext())
             })
     }
 
-    @Sendable func regenerate(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenWithSecretResponse> {
+    @Sendable func regenerate(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenWithSecret> {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.regenerateTokenSecret, in: organization)
         let id = try Self.tokenID(context)
         let issued = try await notFoundAsToken {
             try await tokens.regenerate(id, organization: organization, context: try context.auditContext())
         }
-        return EditedResponse(status: .ok, headers: Self.secretHeaders(location: nil), response: TokenWithSecretResponse(issued))
+        return EditedResponse(status: .ok, headers: Self.secretHeaders(location: nil), response: TokenWithSecret(issued))
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {

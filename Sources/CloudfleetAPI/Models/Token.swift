@@ -1,6 +1,7 @@
 import Foundation
 
-/// A token as the API describes it (never its secret).
+/// A token as the API describes it (never its secret): the wire form that the server writes and the client reads,
+/// defined once. Every field is always present; absent values are `null`.
 public struct Token: Codable, Sendable, Equatable {
     public var id: String
     public var name: String
@@ -15,6 +16,26 @@ public struct Token: Codable, Sendable, Equatable {
     public var lastUsedIP: String?
     public var expiresAt: Date?
     public var createdBy: String
+
+    public init(
+        id: String, name: String, role: String, organizationID: String, kubernetesUsername: String, secretGeneration: Int,
+        createdAt: Date, updatedAt: Date, secretRotatedAt: Date, lastUsedAt: Date?, lastUsedIP: String?, expiresAt: Date?,
+        createdBy: String
+    ) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.organizationID = organizationID
+        self.kubernetesUsername = kubernetesUsername
+        self.secretGeneration = secretGeneration
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.secretRotatedAt = secretRotatedAt
+        self.lastUsedAt = lastUsedAt
+        self.lastUsedIP = lastUsedIP
+        self.expiresAt = expiresAt
+        self.createdBy = createdBy
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, name, role
@@ -53,6 +74,11 @@ public struct TokenWithSecret: Codable, Sendable, Equatable {
     public var token: Token
     public var secret: String
 
+    public init(token: Token, secret: String) {
+        self.token = token
+        self.secret = secret
+    }
+
     private enum CodingKeys: String, CodingKey { case secret }
 
     public init(from decoder: any Decoder) throws {
@@ -67,14 +93,25 @@ public struct TokenWithSecret: Codable, Sendable, Equatable {
     }
 }
 
-/// One page of a list.
+/// One page of a list and the cursor of the next page (`null` on the last page).
 public struct ListPage<Item: Codable & Sendable>: Codable, Sendable {
     public var items: [Item]
     public var nextCursor: String?
 
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
     enum CodingKeys: String, CodingKey {
         case items
         case nextCursor = "next_cursor"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)
     }
 }
 
@@ -84,6 +121,13 @@ public struct OrganizationInfo: Codable, Sendable, Equatable {
     public var name: String
     public var createdAt: Date
     public var tokenCount: Int
+
+    public init(id: String, name: String, createdAt: Date, tokenCount: Int) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.tokenCount = tokenCount
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, name
