@@ -146,14 +146,12 @@ def postgres_ctl(action: str) -> None:
     """Stops or starts the private PostgreSQL server that scripts/with-postgres runs."""
     bin_dir = os.environ["CLOUDFLEET_TEST_POSTGRES_BIN"]
     data_dir = os.environ["CLOUDFLEET_TEST_POSTGRES_DIR"]
-    port = POSTGRES_URL.rsplit(":", 1)[1].split("/", 1)[0]
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     command = [f"{bin_dir}/pg_ctl", "-D", data_dir, "-w"]
     if action == "stop":
         command += ["-m", "fast", "stop"]
     else:
-        options = f"-p {port} -k {os.path.dirname(data_dir)} -c listen_addresses=127.0.0.1"
-        command += ["-o", options, "-l", os.path.join(os.path.dirname(data_dir), "restart.log"), "start"]
+        command += ["-o", os.environ["CLOUDFLEET_TEST_POSTGRES_OPTIONS"], "-l", os.path.join(os.path.dirname(data_dir), "restart.log"), "start"]
     subprocess.run(as_postgres + command, check=True, capture_output=True, timeout=60)
 
 
@@ -243,3 +241,27 @@ def test_killing_a_node_during_writes_loses_nothing_acknowledged(cluster):
                if requests.get(b.url + f"/v1/tokens/{token_id}", headers=admin, timeout=10).status_code != 200]
     print(f"\nnode killed during writes: {len(writer.acknowledged)} acknowledged, {len(missing)} missing")
     assert not missing
+
+
+def test_tls_to_the_database(server_binary, tmp_path):
+    """sslmode=require with the database's CA: the node's connections are encrypted; without the CA it refuses to start."""
+    ca = os.environ["CLOUDFLEET_TEST_POSTGRES_CA"]
+    base = POSTGRES_URL + "?sslmode=require"
+    node = ServerProcess(binary=server_binary, root=tmp_path / "tls", extra_args=["--database-url", f"{base}&sslrootcert={ca}"],
+                         extra_env={"CLOUDFLEET_SERVER_KEY": base64.b64encode(os.urandom(32)).decode()})
+    node.start()
+    try:
+        encrypted = subprocess.run(
+            ["psql", POSTGRES_URL, "-tA", "-c",
+             "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.client_addr IS NOT NULL "
+             "AND a.pid <> pg_backend_pid()"],
+            check=True, capture_output=True, text=True).stdout.strip()
+        assert int(encrypted) >= 1, "the node's database connections are not encrypted"
+    finally:
+        node.stop()
+    unverified = subprocess.run(
+        [str(server_binary), "admin", "create-organization", "--name", "x", "--data-dir", str(tmp_path / "no-ca"),
+         "--database-url", base],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "CLOUDFLEET_SERVER_KEY": base64.b64encode(os.urandom(32)).decode()})
+    assert unverified.returncode != 0, "a certificate from an unknown CA must be refused"
+    assert "cfs_" not in unverified.stderr and "Traceback" not in unverified.stderr
