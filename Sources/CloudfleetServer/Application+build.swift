@@ -44,8 +44,9 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     logger.logLevel = configuration.logLevel
     let services = AppServices(dependencies: dependencies)
     let keyring = try await SigningKeyring.load(store: dependencies.store, serverKey: dependencies.serverKey, now: dependencies.clock())
+    let signingKeys = SigningKeys(keyring, store: dependencies.store, serverKey: dependencies.serverKey, logger: logger)
     let authenticator = Authenticator(
-        store: dependencies.store, cache: services.cache, hasher: services.hasher, keyring: keyring, issuer: configuration.issuer,
+        store: dependencies.store, cache: services.cache, hasher: services.hasher, signingKeys: signingKeys, issuer: configuration.issuer,
         audience: "cloudfleet-api", accessTokenLifetime: configuration.accessTokenLifetime, verifiedAccessTokens: AccessTokenCache(),
         clock: dependencies.clock)
     let usage = UsageRecorder(store: dependencies.store, flushInterval: configuration.usageFlushInterval, logger: logger)
@@ -65,7 +66,7 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         logger: logger)
     app.addServices(usage)
     if let feed = dependencies.store as? any ChangeFeed {
-        app.addServices(InvalidationListener(feed: feed, cache: services.cache, logger: logger))
+        app.addServices(InvalidationListener(feed: feed, cache: services.cache, signingKeys: signingKeys, logger: logger))
     }
     return app
 }

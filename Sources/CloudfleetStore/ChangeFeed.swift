@@ -6,13 +6,14 @@ import CloudfleetCore
 /// Contract: a change is announced only after it commits. While the feed is not subscribed, changes may be
 /// missed: the follower must stop trusting what it cached between `onLost` and the next `onSubscribed`.
 public protocol ChangeFeed: Sendable {
-    /// Follows token changes until the task is cancelled, resubscribing after a lost connection.
+    /// Follows changes until the task is cancelled, resubscribing after a lost connection.
     /// - Parameters:
     ///   - onSubscribed: called each time the subscription is (re)established; changes are delivered from then on.
     ///   - onChange: called with the ID of every changed or deleted token.
+    ///   - onSigningKeysChange: called when the signing keys were rotated.
     ///   - onLost: called when the subscription broke and changes may have been missed.
-    func followTokenChanges(
+    func followChanges(
         onSubscribed: @escaping @Sendable () -> Void, onChange: @escaping @Sendable (TokenID) -> Void,
-        onLost: @escaping @Sendable () -> Void
+        onSigningKeysChange: @escaping @Sendable () -> Void, onLost: @escaping @Sendable () -> Void
     ) async
 }

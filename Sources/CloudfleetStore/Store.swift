@@ -67,4 +67,7 @@ public protocol Store: Sendable {
     func signingKeys() async throws -> [SigningKeyRecord]
     /// Stores a new signing key.
     func addSigningKey(_ key: SigningKeyRecord) async throws
+    /// Stores `key` and marks every other key that still signs as retired at `key.createdAt`, in one
+    /// transaction; other nodes hear of it through their ``ChangeFeed``.
+    func rotateSigningKey(to key: SigningKeyRecord) async throws
 }

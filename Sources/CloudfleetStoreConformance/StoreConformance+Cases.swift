@@ -276,6 +276,23 @@ extension StoreConformance {
     }
 }
 
+extension StoreConformance {
+    static func signingKeyRotation(_ store: some Store) async throws {
+        let first = SigningKeyRecord(kid: "k1", algorithm: "RS256", sealedPrivateKey: [1], createdAt: Fixtures.now(offset: -60))
+        try await store.addSigningKey(first)
+        let rotatedAt = Fixtures.now()
+        try await store.rotateSigningKey(to: SigningKeyRecord(kid: "k2", algorithm: "RS256", sealedPrivateKey: [2], createdAt: rotatedAt))
+        let keys = try await store.signingKeys()
+        try check(keys.map(\.kid) == ["k2", "k1"], "both keys kept, newest first")
+        try check(keys[0].retiredAt == nil, "the new key signs")
+        try check(sameInstant(keys[1].retiredAt, rotatedAt), "the previous key is retired when the new one arrives")
+        try await checkThrows(StoreError.alreadyExists) {
+            try await store.rotateSigningKey(to: SigningKeyRecord(kid: "k2", algorithm: "RS256", sealedPrivateKey: [3], createdAt: Fixtures.now()))
+        }
+        try check(try await store.signingKeys()[0].retiredAt == nil, "a failed rotation changes nothing")
+    }
+}
+
 // MARK: Concurrency
 
 extension StoreConformance {

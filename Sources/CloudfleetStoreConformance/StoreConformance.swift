@@ -25,6 +25,7 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
     case organizationsIsolated
     case usageWrittenBehind
     case signingKeys
+    case signingKeyRotation
     case concurrentCreates
     case concurrentRegenerations
     case deleteRacingRegeneration
@@ -53,6 +54,7 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
         case .organizationsIsolated: try await Self.organizationsIsolated(store)
         case .usageWrittenBehind: try await Self.usageWrittenBehind(store)
         case .signingKeys: try await Self.signingKeys(store)
+        case .signingKeyRotation: try await Self.signingKeyRotation(store)
         case .concurrentCreates: try await Self.concurrentCreates(store)
         case .concurrentRegenerations: try await Self.concurrentRegenerations(store)
         case .deleteRacingRegeneration: try await Self.deleteRacingRegeneration(store)

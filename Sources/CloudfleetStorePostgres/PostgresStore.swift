@@ -453,6 +453,22 @@ public final class PostgresStore: Store {
         }
     }
 
+    public func rotateSigningKey(to key: SigningKeyRecord) async throws {
+        try await transaction { connection in
+            try await connection.query("UPDATE signing_keys SET retired_at = \(key.createdAt) WHERE retired_at IS NULL", logger: self.logger)
+            try await connection.query(
+                """
+                INSERT INTO signing_keys (kid, algorithm, sealed_private_key, created_at, retired_at)
+                VALUES (\(key.kid), \(key.algorithm), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.createdAt), NULL)
+                """,
+                logger: self.logger)
+            try await connection.query("SELECT pg_notify(\(Self.changeChannel), \(Self.signingKeysPayload))", logger: self.logger)
+        }
+    }
+
+    /// The notification payload that announces rotated signing keys (never a token ID: IDs are base62 only).
+    static let signingKeysPayload = "signing-keys"
+
     // MARK: Row decoding
 
     private static func binds(_ values: (any PostgresEncodable & Sendable)?...) throws -> PostgresBindings {
@@ -497,9 +513,9 @@ public final class PostgresStore: Store {
 }
 
 extension PostgresStore: ChangeFeed {
-    public func followTokenChanges(
+    public func followChanges(
         onSubscribed: @escaping @Sendable () -> Void, onChange: @escaping @Sendable (TokenID) -> Void,
-        onLost: @escaping @Sendable () -> Void
+        onSigningKeysChange: @escaping @Sendable () -> Void, onLost: @escaping @Sendable () -> Void
     ) async {
         var delay = Duration.milliseconds(100)
         while !Task.isCancelled {
@@ -509,7 +525,11 @@ extension PostgresStore: ChangeFeed {
                         onSubscribed()
                         delay = .milliseconds(100)
                         for try await notification in notifications {
-                            if let id = TokenID(notification.payload) { onChange(id) }
+                            if notification.payload == Self.signingKeysPayload {
+                                onSigningKeysChange()
+                            } else if let id = TokenID(notification.payload) {
+                                onChange(id)
+                            }
                         }
                     }
                 }

@@ -4,8 +4,9 @@ import PostgresNIO
 
 /// Reads `postgres://user:password@host:port/database?sslmode=…` into a client configuration.
 ///
-/// `sslmode`: `disable`, `prefer` (the default: TLS when the server offers it), `require` (TLS, certificate
-/// verified against the system trust store), or `verify-full` (the same). `sslrootcert=PATH` adds a CA file.
+/// `sslmode`: `disable`; `prefer` (the default, as in libpq: TLS when the server offers it, certificate not
+/// checked); `require`, `verify-ca` or `verify-full` (TLS, and the certificate must be valid for the host and
+/// signed by the system trust store or by `sslrootcert=PATH`; stricter than libpq's `require`).
 public enum PostgresURL {
     /// Why the URL cannot be used; never repeats the password.
     public struct Failure: Error, CustomStringConvertible {
@@ -24,7 +25,11 @@ public enum PostgresURL {
         let tls: PostgresClient.Configuration.TLS
         switch query["sslmode"] ?? "prefer" {
         case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(tlsConfiguration)
+        case "prefer", "allow":
+            // As libpq does: encrypt when the server offers TLS, without checking whom the certificate names.
+            var opportunistic = tlsConfiguration
+            opportunistic.certificateVerification = .none
+            tls = .prefer(opportunistic)
         case "require", "verify-ca", "verify-full": tls = .require(tlsConfiguration)
         case let other: throw Failure(description: "unsupported sslmode \(other); use disable, prefer or require")
         }

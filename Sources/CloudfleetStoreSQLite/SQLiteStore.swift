@@ -361,6 +361,16 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func rotateSigningKey(to key: SigningKeyRecord) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL", [key.createdAt.sqlite])
+            _ = try await connection.query(
+                "INSERT INTO signing_keys (kid, algorithm, sealed_private_key, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)",
+                [.text(key.kid), .text(key.algorithm), .blob(ByteBuffer(bytes: key.sealedPrivateKey)), key.createdAt.sqlite])
+        }
+    }
+
     // MARK: Row decoding
 
     private static func organization(from row: SQLiteRow) throws -> Organization {

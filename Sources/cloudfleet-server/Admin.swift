@@ -9,7 +9,7 @@ import Logging
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bootstrap and break-glass commands that work directly on the configured database.",
-        subcommands: [CreateOrganization.self, CreateToken.self]
+        subcommands: [CreateOrganization.self, CreateToken.self, RotateSigningKey.self]
     )
 }
 
@@ -85,6 +85,31 @@ extension Admin {
                     "role": issued.token.role.rawValue, "secret": issued.secret.reveal,
                 ])
             }
+        }
+    }
+}
+
+extension Admin {
+    struct RotateSigningKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-signing-key",
+            abstract: "Make a new access-token signing key; the previous one still verifies the tokens it signed.",
+            discussion: """
+                Nodes on PostgreSQL pick up the new key at once through the change feed. A server on SQLite picks it \
+                up when restarted; until then it keeps signing with the previous key, which stays valid.
+                """)
+
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let configuration = try options.configuration()
+            var logger = Logger(label: "cloudfleet-server.admin")
+            logger.logLevel = .warning
+            let dependencies = try await AdminContext.dependencies(configuration: configuration, logger: logger)
+            let kid = try await AdminContext.closing(dependencies.store) {
+                try await SigningKeyRotation.rotate(store: dependencies.store, serverKey: dependencies.serverKey)
+            }
+            print("New signing key: \(kid)")
         }
     }
 }

@@ -48,4 +48,5 @@ final class CountingStore: Store {
     }
     func signingKeys() async throws -> [SigningKeyRecord] { try await base.signingKeys() }
     func addSigningKey(_ key: SigningKeyRecord) async throws { try await base.addSigningKey(key) }
+    func rotateSigningKey(to key: SigningKeyRecord) async throws { try await base.rotateSigningKey(to: key) }
 }

@@ -23,7 +23,7 @@ struct Authenticator: Sendable {
     let store: any Store
     let cache: VerificationCache
     let hasher: SecretHasher
-    let keyring: SigningKeyring
+    let signingKeys: SigningKeys
     let issuer: String
     let audience: String
     let accessTokenLifetime: TimeInterval
@@ -58,6 +58,7 @@ struct Authenticator: Sendable {
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(accessTokenLifetime)),
             jti: IDClaim(value: Base62.random(length: 22)), org: state.organizationID.description, role: state.role.rawValue,
             gen: state.secretGeneration)
+        let keyring = signingKeys.current
         let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))
         return (token, Int(accessTokenLifetime))
     }
@@ -73,7 +74,7 @@ struct Authenticator: Sendable {
             claims = cached
         } else {
             do {
-                claims = try await keyring.keys.verify(accessToken, as: AccessTokenClaims.self)
+                claims = try await signingKeys.current.keys.verify(accessToken, as: AccessTokenClaims.self)
                 try claims.aud.verifyIntendedAudience(includes: audience)
             } catch {
                 throw Failure.invalidAccessToken

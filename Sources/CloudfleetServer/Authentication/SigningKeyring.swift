@@ -3,6 +3,8 @@ import CloudfleetStore
 import Crypto
 import Foundation
 import JWTKit
+import Logging
+import Synchronization
 import _CryptoExtras
 
 /// The JWT signing keys: RS256 by default, stored in the database sealed under a key derived from the server
@@ -13,26 +15,26 @@ struct SigningKeyring: Sendable {
     /// The key id new tokens are signed with.
     let currentKID: String
 
-    /// Loads the stored keys, creating the first one if there is none.
+    /// How long a retired key still verifies: the longest access-token lifetime.
+    static let retiredKeyGrace: TimeInterval = 86_400
+
+    /// Loads the stored keys, creating the first one if there is none. Retired keys verify for
+    /// ``retiredKeyGrace`` after their retirement, then are left out.
     static func load(store: some Store, serverKey: ServerKey, now: Date = Date()) async throws -> SigningKeyring {
-        let sealingKey = serverKey.derivedKey(purpose: "cloudfleet signing key seal v1")
         var records = try await store.signingKeys()
         if records.isEmpty {
-            let privateKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            let sealed = try AES.GCM.seal(Array(privateKey.derRepresentation), using: sealingKey)
-            guard let combined = sealed.combined else { throw StoreError.corrupt("cannot seal signing key") }
-            let record = SigningKeyRecord(
-                kid: Base62.random(length: 16), algorithm: "RS256", sealedPrivateKey: Array(combined), createdAt: now)
             do {
-                try await store.addSigningKey(record)
+                try await store.addSigningKey(try makeRecord(serverKey: serverKey, now: now))
             } catch StoreError.alreadyExists {
                 // Another node created a key at the same moment; use what is stored.
             }
             records = try await store.signingKeys()
         }
+        let sealingKey = Self.sealingKey(serverKey)
         let keys = JWTKeyCollection()
         var current: String?
         for record in records where record.algorithm == "RS256" {
+            if let retiredAt = record.retiredAt, now.timeIntervalSince(retiredAt) > retiredKeyGrace { continue }
             let box = try AES.GCM.SealedBox(combined: record.sealedPrivateKey)
             let der = try AES.GCM.open(box, using: sealingKey)
             let privateKey = try Insecure.RSA.PrivateKey(backing: try _RSA.Signing.PrivateKey(derRepresentation: der))
@@ -41,5 +43,55 @@ struct SigningKeyring: Sendable {
         }
         guard let current else { throw StoreError.corrupt("no usable signing key") }
         return SigningKeyring(keys: keys, currentKID: current)
+    }
+
+    /// A new RS256 key, sealed for storage.
+    static func makeRecord(serverKey: ServerKey, now: Date) throws -> SigningKeyRecord {
+        let privateKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let sealed = try AES.GCM.seal(Array(privateKey.derRepresentation), using: sealingKey(serverKey))
+        guard let combined = sealed.combined else { throw StoreError.corrupt("cannot seal signing key") }
+        return SigningKeyRecord(kid: Base62.random(length: 16), algorithm: "RS256", sealedPrivateKey: Array(combined), createdAt: now)
+    }
+
+    private static func sealingKey(_ serverKey: ServerKey) -> SymmetricKey {
+        serverKey.derivedKey(purpose: "cloudfleet signing key seal v1")
+    }
+}
+
+/// The keyring in force, replaced when the keys are rotated (on this node or, through the change feed, on another).
+final class SigningKeys: Sendable {
+    private let keyring: Mutex<SigningKeyring>
+    private let store: any Store
+    private let serverKey: ServerKey
+    private let logger: Logger
+
+    init(_ keyring: SigningKeyring, store: any Store, serverKey: ServerKey, logger: Logger) {
+        self.keyring = Mutex(keyring)
+        self.store = store
+        self.serverKey = serverKey
+        self.logger = logger
+    }
+
+    var current: SigningKeyring { keyring.withLock { $0 } }
+
+    /// Reads the stored keys again; on failure the keyring in force stays.
+    func reload() async {
+        do {
+            let fresh = try await SigningKeyring.load(store: store, serverKey: serverKey)
+            keyring.withLock { $0 = fresh }
+            logger.info("signing keys loaded", metadata: ["kid": "\(fresh.currentKID)"])
+        } catch {
+            logger.warning("could not reload the signing keys; keeping the current ones", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Rotates the signing keys: a new key signs from now on; the previous one still verifies the tokens it signed.
+public enum SigningKeyRotation {
+    /// Creates and stores a new signing key, retiring the current one; returns the new key id.
+    public static func rotate(store: any Store, serverKey: ServerKey, now: Date = Date()) async throws -> String {
+        let record = try SigningKeyring.makeRecord(serverKey: serverKey, now: now)
+        try await store.rotateSigningKey(to: record)
+        return record.kid
     }
 }
