@@ -102,10 +102,7 @@ extension Admin {
         @OptionGroup var options: ServerOptions
 
         func run() async throws {
-            let configuration = try options.configuration()
-            var logger = Logger(label: "cloudfleet-server.admin")
-            logger.logLevel = .warning
-            let dependencies = try await AdminContext.dependencies(configuration: configuration, logger: logger)
+            let dependencies = try await AdminContext.dependencies(options)
             let kid = try await AdminContext.closing(dependencies.store) {
                 try await SigningKeyRotation.rotate(store: dependencies.store, serverKey: dependencies.serverKey)
             }
@@ -130,10 +127,15 @@ enum AdminContext {
         }
     }
 
-    static func servicesAndStore(_ options: ServerOptions) async throws -> (AppServices, any Store) {
+    /// The dependencies of an admin command: the configured store and server key, quiet logs.
+    static func dependencies(_ options: ServerOptions) async throws -> AppDependencies {
         var logger = Logger(label: "cloudfleet-server.admin")
         logger.logLevel = .warning
-        let dependencies = try await dependencies(configuration: try options.configuration(), logger: logger)
+        return try await dependencies(configuration: try options.configuration(), logger: logger)
+    }
+
+    static func servicesAndStore(_ options: ServerOptions) async throws -> (AppServices, any Store) {
+        let dependencies = try await dependencies(options)
         return (AppServices(dependencies: dependencies), dependencies.store)
     }
 
