@@ -9,6 +9,8 @@ that directory, so that the files at rest and the logs can be inspected after it
 from __future__ import annotations
 
 import json
+import zlib
+import uuid
 import os
 import re
 import shutil
@@ -293,3 +295,41 @@ def pristine_server(server_binary: Path, tmp_path: Path):
         yield process
     finally:
         process.kill()
+
+# =================================================================================================================
+# Secrets and IDs, as the tests make them (shared by the server and CLI suites)
+# =================================================================================================================
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def base62(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        value, digit = divmod(value, 62)
+        digits.append(BASE62[digit])
+    return "".join(reversed(digits))
+
+
+def checksum_ok(secret: str) -> bool:
+    """The offline check of a secret: base62 CRC-32 of `cfs_` and the 40 random characters."""
+    return base62(zlib.crc32(secret[:44].encode()), 6) == secret[44:]
+
+
+def well_formed_wrong_secret() -> str:
+    """A secret with a valid format and checksum that belongs to no token."""
+    body = "cfs_" + "".join(BASE62[b % 62] for b in os.urandom(40))
+    return body + base62(zlib.crc32(body.encode()), 6)
+
+
+def bad_checksum(secret: str) -> str:
+    """`secret` with its last checksum character changed."""
+    return secret[:-1] + ("0" if secret[-1] != "0" else "1")
+
+
+def unknown_token_id() -> str:
+    return "".join(BASE62[b % 62] for b in os.urandom(22))
+
+
+def unique(name: str) -> str:
+    return f"{name} {uuid.uuid4().hex[:6]}"

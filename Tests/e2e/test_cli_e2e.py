@@ -29,8 +29,6 @@ import stat
 import subprocess
 import threading
 import time
-import uuid
-import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,7 +37,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import BUILD_DEADLINE, REPO, Seen, ServerProcess, clean_env, free_port
+from conftest import BUILD_DEADLINE, REPO, Seen, ServerProcess, bad_checksum, checksum_ok, clean_env, free_port, unique, unknown_token_id, well_formed_wrong_secret
 
 # =================================================================================================================
 # Constants
@@ -51,7 +49,6 @@ TOKEN_FIELDS = {
 }
 WHOAMI_FIELDS = {"source", "api_url", "organization_id", "organization_name", "token_id", "token_name", "role"}
 PROFILE_FIELDS = {"name", "default", "organization_id", "token_id", "api_url"}
-BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 SECRET_RE = re.compile(r"^cfs_[0-9A-Za-z]{46}$")
 SECRET_ANYWHERE = re.compile(r"cfs_[0-9A-Za-z]{46}")
@@ -327,33 +324,16 @@ def authenticates(server: ServerProcess, cred: Cred) -> bool:
     return status == 200
 
 
-def base62(value: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        value, digit = divmod(value, 62)
-        digits.append(BASE62[digit])
-    return "".join(reversed(digits))
 
 
-def checksum_ok(secret: str) -> bool:
-    return base62(zlib.crc32(secret[:44].encode()), 6) == secret[44:]
 
 
-def well_formed_wrong_secret() -> str:
-    body = "cfs_" + "".join(BASE62[b % 62] for b in os.urandom(40))
-    return body + base62(zlib.crc32(body.encode()), 6)
 
 
-def bad_checksum(secret: str) -> str:
-    return secret[:-1] + ("0" if secret[-1] != "0" else "1")
 
 
-def unknown_token_id() -> str:
-    return "".join(BASE62[b % 62] for b in os.urandom(22))
 
 
-def unique(name: str) -> str:
-    return f"{name} {uuid.uuid4().hex[:6]}"
 
 
 def mode(path: Path) -> int:

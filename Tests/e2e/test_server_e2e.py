@@ -14,11 +14,9 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import stat
 import uuid
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import pytest
 import requests
 
 import openapi_contract
-from conftest import Seen, ServerProcess, run_admin_raw
+from conftest import Seen, ServerProcess, bad_checksum, checksum_ok, run_admin_raw, unique, unknown_token_id, well_formed_wrong_secret
 
 # =================================================================================================================
 # Helpers
@@ -42,7 +40,6 @@ TOKEN_FIELDS = {
 AUDIT_FIELDS = {
     "id", "occurred_at", "actor", "action", "target_type", "target_id", "source_ip", "request_id", "outcome", "details",
 }
-BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 SECRET_RE = re.compile(r"^cfs_[0-9A-Za-z]{46}$")
 SECRET_SHAPE = re.compile(rb"cfs_[0-9A-Za-z]{8,}")  # a secret, or a piece of one, anywhere in bytes
@@ -217,36 +214,16 @@ def assert_no_secret_material(text: str, *secrets: str) -> None:
     assert not SECRET_SHAPE.search(text.encode()), "something secret-shaped appears in the response"
 
 
-def base62(value: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        value, digit = divmod(value, 62)
-        digits.append(BASE62[digit])
-    return "".join(reversed(digits))
 
 
-def checksum_ok(secret: str) -> bool:
-    """The offline check of a secret: base62 CRC-32 of `cfs_` and the 40 random characters."""
-    return base62(zlib.crc32(secret[:44].encode()), 6) == secret[44:]
 
 
-def well_formed_wrong_secret() -> str:
-    """A secret with a valid format and checksum that belongs to no token."""
-    body = "cfs_" + "".join(BASE62[b % 62] for b in os.urandom(40))
-    return body + base62(zlib.crc32(body.encode()), 6)
 
 
-def bad_checksum(secret: str) -> str:
-    """`secret` with its last checksum character changed."""
-    return secret[:-1] + ("0" if secret[-1] != "0" else "1")
 
 
-def unknown_token_id() -> str:
-    return "".join(BASE62[b % 62] for b in os.urandom(22))
 
 
-def unique(name: str) -> str:
-    return f"{name} {uuid.uuid4().hex[:6]}"
 
 
 def stable(token: dict) -> dict:
