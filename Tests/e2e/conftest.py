@@ -25,7 +25,6 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_BINARY = REPO / ".build" / "debug" / "cloudfleet-server"
 
 READY_DEADLINE = 30.0  # seconds for /readyz to answer 200 after start
 READY_POLL = 0.05  # seconds between readiness polls
@@ -70,27 +69,34 @@ def _newest_source_mtime() -> float:
     return newest
 
 
-@pytest.fixture(scope="session")
-def server_binary() -> Path:
-    configured = os.environ.get("CLOUDFLEET_SERVER_BIN")
+def built_binary(variable: str, product: str) -> Path:
+    """The binary named by `variable`, else the debug build of `product`, built first when missing or older than
+    the sources."""
+    configured = os.environ.get(variable)
     if configured:
         binary = Path(configured)
         if not (binary.is_file() and os.access(binary, os.X_OK)):
-            pytest.fail(f"CLOUDFLEET_SERVER_BIN={configured} is not an executable file")
+            pytest.fail(f"{variable}={configured} is not an executable file")
         return binary
-    if not DEFAULT_BINARY.exists() or DEFAULT_BINARY.stat().st_mtime < _newest_source_mtime():
+    binary = REPO / ".build" / "debug" / product
+    if not binary.exists() or binary.stat().st_mtime < _newest_source_mtime():
         try:
             build = subprocess.run(
-                ["swift", "build", "--product", "cloudfleet-server"],
-                cwd=REPO, capture_output=True, text=True, timeout=BUILD_DEADLINE,
+                ["swift", "build", "--product", product],
+                cwd=REPO, capture_output=True, text=True, timeout=BUILD_DEADLINE, stdin=subprocess.DEVNULL,
             )
         except FileNotFoundError:
-            pytest.fail("swift is not on PATH and the server binary is missing or stale; set CLOUDFLEET_SERVER_BIN")
+            pytest.fail(f"swift is not on PATH and {binary} is missing or stale; set {variable}")
         if build.returncode != 0:
             pytest.fail(f"swift build failed ({build.returncode}):\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}")
-    if not DEFAULT_BINARY.exists():
-        pytest.fail(f"{DEFAULT_BINARY} does not exist after building")
-    return DEFAULT_BINARY
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist after building")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def server_binary() -> Path:
+    return built_binary("CLOUDFLEET_SERVER_BIN", "cloudfleet-server")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import socket
 import stat
@@ -37,7 +36,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import BUILD_DEADLINE, REPO, Seen, ServerProcess, bad_checksum, checksum_ok, clean_env, free_port, unique, unknown_token_id, well_formed_wrong_secret
+from conftest import built_binary, Seen, ServerProcess, bad_checksum, checksum_ok, clean_env, free_port, unique, unknown_token_id, well_formed_wrong_secret
 
 # =================================================================================================================
 # Constants
@@ -66,28 +65,7 @@ FAKE_ACCESS_TOKEN = "fake-access-token-for-the-fake-api"
 
 @pytest.fixture(scope="session")
 def cli_binary() -> Path:
-    configured = os.environ.get("CLOUDFLEET_CLI_BIN")
-    if configured:
-        binary = Path(configured)
-        if not (binary.is_file() and os.access(binary, os.X_OK)):
-            pytest.fail(f"CLOUDFLEET_CLI_BIN={configured} is not an executable file")
-        return binary
-    try:
-        shown = subprocess.run(["swift", "build", "--show-bin-path"], cwd=REPO, capture_output=True, text=True,
-                               timeout=120, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        pytest.fail("swift is not on PATH; set CLOUDFLEET_CLI_BIN to the cloudfleet binary")
-    if shown.returncode != 0:
-        pytest.fail(f"swift build --show-bin-path failed:\n{shown.stderr[-2000:]}")
-    binary = Path(shown.stdout.strip()) / "cloudfleet"
-    if not binary.exists():
-        build = subprocess.run(["swift", "build", "--product", "cloudfleet"], cwd=REPO, capture_output=True, text=True,
-                               timeout=BUILD_DEADLINE, stdin=subprocess.DEVNULL)
-        if build.returncode != 0:
-            pytest.fail(f"swift build failed ({build.returncode}):\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}")
-    if not binary.exists():
-        pytest.fail(f"{binary} does not exist after building")
-    return binary
+    return built_binary("CLOUDFLEET_CLI_BIN", "cloudfleet")
 
 
 # =================================================================================================================
