@@ -21,7 +21,7 @@ import Testing
     func seedRegenerateLineInBothOrders(_ arguments: [String]) throws {
         let command = try CloudfleetCommand.parseAsRoot(arguments)
         let regenerate = try #require(command as? Tokens.Regenerate)
-        #expect(regenerate.id == "2iKo4Asy51EUx2gpJFW76t")
+        #expect(regenerate.target.id == "2iKo4Asy51EUx2gpJFW76t")
         #expect(regenerate.options.merged(with: regenerate.parent.options).profile == "cloudfleetou")
     }
 
@@ -29,7 +29,7 @@ import Testing
         // The documentation's TOKEN_ID placeholder, filled with its own example ID.
         let command = try CloudfleetCommand.parseAsRoot(["tokens", "--profile", "cloudfleetou", "delete", "nFYyVdtg8K1aDujwk3YFh1"])
         let delete = try #require(command as? Tokens.Delete)
-        #expect(delete.id == "nFYyVdtg8K1aDujwk3YFh1")
+        #expect(delete.target.id == "nFYyVdtg8K1aDujwk3YFh1")
         #expect(delete.parent.options.profile == "cloudfleetou")
         #expect(!delete.yes)
     }

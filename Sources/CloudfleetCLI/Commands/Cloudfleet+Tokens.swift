@@ -100,14 +100,12 @@ extension Tokens {
 
         @ParentCommand var parent: Tokens
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Token ID.") var id: String
-
-        func validate() throws { try TokenIDArgument.validate(id) }
+        @OptionGroup var target: TokenTarget
 
         func run() async throws {
             let options = options.merged(with: parent.options)
             let client = try options.client()
-            let token = try await CLIFailure.wrap { try await client.token(id: id) }
+            let token = try await CLIFailure.wrap { try await client.token(id: target.id) }
             try options.renderer.token(token)
         }
     }
@@ -119,19 +117,17 @@ extension Tokens {
 
         @ParentCommand var parent: Tokens
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Token ID.") var id: String
-
-        func validate() throws { try TokenIDArgument.validate(id) }
+        @OptionGroup var target: TokenTarget
         @OptionGroup var fields: TokenFieldOptions
 
         func run() async throws {
             let options = options.merged(with: parent.options)
             let input = try fields.input()
             guard input.name != nil || input.role != nil else {
-                throw CLIFailure.exit("give a new name or role, e.g. cloudfleet tokens update \(id) .role: Administrator", code: 64)
+                throw CLIFailure.exit("give a new name or role, e.g. cloudfleet tokens update \(target.id) .role: Administrator", code: 64)
             }
             let client = try options.client()
-            let token = try await CLIFailure.wrap { try await client.updateToken(id: id, name: input.name, role: input.role) }
+            let token = try await CLIFailure.wrap { try await client.updateToken(id: target.id, name: input.name, role: input.role) }
             try options.renderer.token(token)
         }
     }
@@ -142,14 +138,12 @@ extension Tokens {
 
         @ParentCommand var parent: Tokens
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Token ID.") var id: String
-
-        func validate() throws { try TokenIDArgument.validate(id) }
+        @OptionGroup var target: TokenTarget
 
         func run() async throws {
             let options = options.merged(with: parent.options)
             let client = try options.client()
-            let issued = try await CLIFailure.wrap { try await client.regenerateSecret(id: id) }
+            let issued = try await CLIFailure.wrap { try await client.regenerateSecret(id: target.id) }
             try options.renderer.secret(issued, headline: "Secret regenerated. The previous secret no longer works.")
         }
     }
@@ -161,31 +155,31 @@ extension Tokens {
 
         @ParentCommand var parent: Tokens
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Token ID.") var id: String
-
-        func validate() throws { try TokenIDArgument.validate(id) }
+        @OptionGroup var target: TokenTarget
         @Flag(name: [.short, .long], help: "Do not ask for confirmation.") var yes = false
 
         func run() async throws {
             let options = options.merged(with: parent.options)
             let client = try options.client()
             if !yes, isatty(STDIN_FILENO) == 1 {
-                let token = try await CLIFailure.wrap { try await client.token(id: id) }
+                let token = try await CLIFailure.wrap { try await client.token(id: target.id) }
                 FileHandle.standardError.write(Data("Delete token \(token.id) (\(token.name), \(token.role))? It stops working at once. [y/N] ".utf8))
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
                     throw CLIFailure.exit("not deleted", code: 1)
                 }
             }
-            try await CLIFailure.wrap { try await client.deleteToken(id: id) }
-            FileHandle.standardError.write(Data("Token \(id) deleted.\n".utf8))
+            try await CLIFailure.wrap { try await client.deleteToken(id: target.id) }
+            FileHandle.standardError.write(Data("Token \(target.id) deleted.\n".utf8))
         }
     }
 }
 
-/// Token IDs given on the command line are checked before anything is sent; the rejected text is not echoed,
+/// The token a command acts on. Its ID is checked before anything is sent; the rejected text is not echoed,
 /// since it may be a secret pasted in the wrong place.
-enum TokenIDArgument {
-    static func validate(_ id: String) throws {
+struct TokenTarget: ParsableArguments {
+    @Argument(help: "Token ID.") var id: String
+
+    func validate() throws {
         guard TokenID(id) != nil else { throw ValidationError("TOKEN_ID must be a token ID: 22 letters and digits") }
     }
 }

@@ -1,3 +1,4 @@
+import CloudfleetCore
 import Foundation
 import Yams
 
@@ -36,10 +37,10 @@ struct TokenInput: Equatable {
         }
         input.merge(TokenInput(name: name, role: role))
         if let role = input.role {
-            guard let canonical = ["Administrator", "User"].first(where: { $0.lowercased() == role.lowercased() }) else {
+            guard let canonical = Role(name: role) else {
                 throw Failure(description: "role must be Administrator or User, not \(role.debugDescription)")
             }
-            input.role = canonical
+            input.role = canonical.rawValue
         }
         return input
     }
