@@ -65,7 +65,8 @@ struct Authenticator: Sendable {
 
     /// The current state of the token behind a Bearer access token, if the access token is valid now.
     func verify(accessToken: String) async throws -> TokenVerificationState {
-        guard accessToken.utf8.count < 4096, accessToken.utf8.filter({ $0 == UInt8(ascii: ".") }).count == 2 else {
+        let dots = accessToken.utf8.reduce(0) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }
+        guard accessToken.utf8.count < 4096, dots == 2 else {
             throw Failure.malformed
         }
         let now = clock()
@@ -80,7 +81,7 @@ struct Authenticator: Sendable {
                 throw Failure.invalidAccessToken
             }
             guard claims.iss.value == issuer else { throw Failure.invalidAccessToken }
-            verifiedAccessTokens.insert(accessToken, claims: claims)
+            verifiedAccessTokens.insert(accessToken, claims: claims, now: now)
         }
         guard claims.exp.value > now else { throw Failure.expired }
         guard let id = TokenID(claims.sub.value) else { throw Failure.invalidAccessToken }
@@ -130,11 +131,10 @@ final class AccessTokenCache: Sendable {
         }
     }
 
-    func insert(_ token: String, claims: AccessTokenClaims) {
+    func insert(_ token: String, claims: AccessTokenClaims, now: Date) {
         let key = SHA256.hash(data: Array(token.utf8))
         entries.withLock { entries in
             if entries.count >= capacity {
-                let now = Date()
                 entries = entries.filter { $0.value.exp.value > now }
                 if entries.count >= capacity { entries.removeAll() }
             }
