@@ -24,7 +24,7 @@ import pytest
 import requests
 
 import openapi_contract
-from conftest import Seen, ServerProcess, bad_checksum, checksum_ok, run_admin_raw, unique, unknown_token_id, well_formed_wrong_secret
+from conftest import Seen, ServerProcess, bad_checksum, clean_env, free_port, parse_banner, checksum_ok, run_admin_raw, unique, unknown_token_id, well_formed_wrong_secret
 
 # =================================================================================================================
 # Helpers
@@ -907,6 +907,47 @@ def test_admin_cli_exits_cleanly(server: ServerProcess):
 # =================================================================================================================
 # 9. Restart keeps state; graceful shutdown
 # =================================================================================================================
+
+
+def test_configured_by_environment_alone_and_stops_on_sigint(server_binary: Path, tmp_path: Path):
+    """`serve` takes every setting from CLOUDFLEET_* variables, and SIGINT (Ctrl-C) stops it gracefully."""
+    import signal
+    import subprocess
+    import time
+
+    port = free_port()
+    env = clean_env(CLOUDFLEET_HOST="127.0.0.1", CLOUDFLEET_PORT=str(port), CLOUDFLEET_DATA_DIR=str(tmp_path / "data"),
+                    CLOUDFLEET_PUBLIC_URL="https://api.example.test", CLOUDFLEET_ACCESS_TOKEN_LIFETIME="120",
+                    CLOUDFLEET_LOG_LEVEL="warning")
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        process = subprocess.Popen([str(server_binary)], stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, err.read_text()
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "not ready"
+            time.sleep(0.05)
+        banner = parse_banner(out.read_text())
+        assert banner is not None and (tmp_path / "data" / "cloudfleet.sqlite").exists()
+        Seen.secret(banner.secret)
+        grant = requests.post(f"http://127.0.0.1:{port}/v1/auth/token", auth=(banner.token_id, banner.secret),
+                              data={"grant_type": "client_credentials"}, timeout=10).json()
+        Seen.access_token(grant["access_token"])
+        assert grant["expires_in"] == 120
+        payload = grant["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["iss"] == "https://api.example.test"
+        assert "request" not in err.read_text(), "info lines are silenced at log level warning"
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+    assert code == 0
 
 
 def test_restart_keeps_state_and_shutdown_is_graceful(pristine_server: ServerProcess):
