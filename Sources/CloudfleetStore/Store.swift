@@ -55,6 +55,23 @@ public protocol Store: Sendable {
     /// usage never overwrites a newer one.
     func recordUsage(_ usages: [TokenUsage]) async throws
 
+    // MARK: Clusters
+
+    /// Stores a new cluster and records `audit`; a cluster of the same name in the organization throws
+    /// ``StoreError/alreadyExists``.
+    func createCluster(_ cluster: Cluster, audit: AuditEvent) async throws
+    /// The cluster with `id` in any organization, or `nil` (used by the webhook and the cluster-token exchange).
+    func cluster(id: ClusterID) async throws -> Cluster?
+    /// Clusters of `organization` after `cursor`, oldest first, at most `limit`.
+    func listClusters(organization: OrganizationID, after cursor: ClusterCursor?, limit: Int) async throws
+        -> Page<Cluster, ClusterCursor>
+    /// Deletes a cluster of `organization` and records `audit`.
+    func deleteCluster(id: ClusterID, organization: OrganizationID, audit: AuditEvent) async throws
+    /// Replaces the webhook credential digest of a cluster of `organization`, sets `updatedAt` to `at`, records
+    /// `audit`, and returns the cluster as it is now.
+    func replaceWebhookCredential(id: ClusterID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
+        async throws -> Cluster
+
     // MARK: Audit
 
     /// Audit events of `organization`, newest first, after `cursor`, at most `limit`.

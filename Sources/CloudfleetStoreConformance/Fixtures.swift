@@ -15,9 +15,9 @@ enum Fixtures {
         Organization(id: .generate(), name: name, createdAt: now())
     }
 
-    static func audit(_ organization: OrganizationID, _ action: AuditAction, target: String) -> AuditEvent {
+    static func audit(_ organization: OrganizationID, _ action: AuditAction, target: String, targetType: String = "token") -> AuditEvent {
         AuditEvent(
-            organizationID: organization, occurredAt: now(), actor: "conformance", action: action, targetType: "token",
+            organizationID: organization, occurredAt: now(), actor: "conformance", action: action, targetType: targetType,
             targetID: target, sourceIP: "192.0.2.1", requestID: "req-1", details: ["k": "v"]
         )
     }
@@ -28,7 +28,7 @@ enum Fixtures {
     ) throws -> APIToken {
         APIToken(
             id: id, organizationID: organization, name: try TokenName(name), role: role,
-            secretDigest: hasher.digest(.generate()), createdAt: createdAt, createdBy: "conformance"
+            secretDigest: hasher.digest(TokenSecret.generate()), createdAt: createdAt, createdBy: "conformance"
         )
     }
 
@@ -49,6 +49,35 @@ enum Fixtures {
         let token = try token(organization, id: id, role: role, createdAt: createdAt)
         try await store.createToken(token, audit: audit(organization, .tokenCreate, target: token.id.rawValue))
         return token
+    }
+
+    /// An audit event about a cluster.
+    static func clusterAudit(_ organization: OrganizationID, _ action: AuditAction, _ cluster: ClusterID) -> AuditEvent {
+        audit(organization, action, target: cluster.description, targetType: "cluster")
+    }
+
+    /// A cluster; its name defaults to one derived from its ID, so it is unique.
+    static func cluster(
+        _ organization: OrganizationID, id: ClusterID = .generate(), name: String? = nil,
+        apiEndpoint: String = "https://k8s.example.com:6443", caBundle: String? = nil,
+        webhookCredentialDigest: SecretDigest? = nil, createdAt: Date = now(), updatedAt: Date? = nil
+    ) throws -> Cluster {
+        Cluster(
+            id: id, organizationID: organization, name: try ClusterName(name ?? "c-" + id.description), apiEndpoint: apiEndpoint,
+            caBundle: caBundle, webhookCredentialDigest: webhookCredentialDigest, createdAt: createdAt, updatedAt: updatedAt,
+            createdBy: "conformance"
+        )
+    }
+
+    /// Creates a cluster with its audit event, returning it.
+    @discardableResult
+    static func makeCluster(
+        in store: some Store, _ organization: OrganizationID, id: ClusterID = .generate(), name: String? = nil,
+        createdAt: Date = now()
+    ) async throws -> Cluster {
+        let cluster = try cluster(organization, id: id, name: name, createdAt: createdAt)
+        try await store.createCluster(cluster, audit: clusterAudit(organization, .clusterCreate, cluster.id))
+        return cluster
     }
 }
 
@@ -71,5 +100,15 @@ func sameToken(_ lhs: APIToken?, _ rhs: APIToken?) -> Bool {
     guard sameInstant(left.lastUsedAt, rhs.lastUsedAt), sameInstant(left.expiresAt, rhs.expiresAt) else { return false }
     left.lastUsedAt = rhs.lastUsedAt
     left.expiresAt = rhs.expiresAt
+    return left == rhs
+}
+
+/// Equal clusters, comparing times to the microsecond.
+func sameCluster(_ lhs: Cluster?, _ rhs: Cluster?) -> Bool {
+    guard let lhs, let rhs else { return lhs == nil && rhs == nil }
+    guard sameInstant(lhs.createdAt, rhs.createdAt), sameInstant(lhs.updatedAt, rhs.updatedAt) else { return false }
+    var left = lhs
+    left.createdAt = rhs.createdAt
+    left.updatedAt = rhs.updatedAt
     return left == rhs
 }

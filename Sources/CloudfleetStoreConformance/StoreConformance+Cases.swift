@@ -105,7 +105,7 @@ extension StoreConformance {
             }
             try await checkThrows(StoreError.notFound) {
                 _ = try await store.replaceSecret(
-                    id: id, organization: scope, digest: Fixtures.hasher.digest(.generate()),
+                    id: id, organization: scope, digest: Fixtures.hasher.digest(TokenSecret.generate()),
                     at: Fixtures.now(), audit: audit)
             }
             try await checkThrows(StoreError.notFound) {
@@ -120,7 +120,7 @@ extension StoreConformance {
     static func secretReplacement(_ store: some Store) async throws {
         let organization = try await Fixtures.makeOrganization(in: store)
         let token = try await Fixtures.makeToken(in: store, organization.id)
-        let digest = Fixtures.hasher.digest(.generate())
+        let digest = Fixtures.hasher.digest(TokenSecret.generate())
         let later = Fixtures.now(offset: 60)
         let replaced = try await store.replaceSecret(
             id: token.id, organization: organization.id, digest: digest, at: later,
@@ -158,7 +158,7 @@ extension StoreConformance {
             id: token.id, organization: organization.id, change: TokenChange(role: .administrator),
             at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenUpdate, target: token.id.rawValue))
         _ = try await store.replaceSecret(
-            id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(.generate()),
+            id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()),
             at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
         try await store.deleteToken(
             id: token.id, organization: organization.id,
@@ -318,7 +318,7 @@ extension StoreConformance {
             for _ in 0..<count {
                 group.addTask {
                     try await store.replaceSecret(
-                        id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(.generate()),
+                        id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()),
                         at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
                 }
             }
@@ -344,7 +344,7 @@ extension StoreConformance {
                 group.addTask {
                     do {
                         _ = try await store.replaceSecret(
-                            id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(.generate()),
+                            id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()),
                             at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
                     } catch StoreError.notFound {
                         // Lost the race to the delete: the expected outcome for some of them.

@@ -29,6 +29,11 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
     case concurrentCreates
     case concurrentRegenerations
     case deleteRacingRegeneration
+    case clusterRoundTrip
+    case clusterDuplicateName
+    case clusterDelete
+    case clusterWebhookCredential
+    case clusterPagination
 
     public var description: String { rawValue }
 
@@ -58,6 +63,11 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
         case .concurrentCreates: try await Self.concurrentCreates(store)
         case .concurrentRegenerations: try await Self.concurrentRegenerations(store)
         case .deleteRacingRegeneration: try await Self.deleteRacingRegeneration(store)
+        case .clusterRoundTrip: try await Self.clusterRoundTrip(store)
+        case .clusterDuplicateName: try await Self.clusterDuplicateName(store)
+        case .clusterDelete: try await Self.clusterDelete(store)
+        case .clusterWebhookCredential: try await Self.clusterWebhookCredential(store)
+        case .clusterPagination: try await Self.clusterPagination(store)
         }
     }
 }

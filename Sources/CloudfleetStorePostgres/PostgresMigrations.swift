@@ -71,6 +71,27 @@ enum PostgresMigrations {
                 )
                 """,
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "clusters",
+            statements: [
+                """
+                CREATE TABLE clusters (
+                    id UUID PRIMARY KEY,
+                    organization_id UUID NOT NULL REFERENCES organizations(id),
+                    name TEXT NOT NULL,
+                    api_endpoint TEXT NOT NULL,
+                    ca_bundle TEXT,
+                    webhook_credential_digest TEXT,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT NOT NULL,
+                    UNIQUE (organization_id, name)
+                )
+                """,
+                "CREATE INDEX clusters_by_organization ON clusters (organization_id, created_at, id)",
+            ]
+        ),
     ]
 }

@@ -386,6 +386,83 @@ public final class PostgresStore: Store {
         }
     }
 
+    // MARK: Clusters
+
+    private static let clusterColumns = """
+        id, organization_id, name, api_endpoint, ca_bundle, webhook_credential_digest, created_at, updated_at, created_by
+        """
+
+    public func createCluster(_ cluster: Cluster, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO clusters (id, organization_id, name, api_endpoint, ca_bundle, webhook_credential_digest, created_at,
+                    updated_at, created_by)
+                VALUES (\(cluster.id.uuid), \(cluster.organizationID.uuid), \(cluster.name.rawValue), \(cluster.apiEndpoint),
+                    \(cluster.caBundle), \(cluster.webhookCredentialDigest?.storageString), \(cluster.createdAt), \(cluster.updatedAt),
+                    \(cluster.createdBy))
+                """,
+                logger: self.logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    public func cluster(id: ClusterID) async throws -> Cluster? {
+        try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.clusterColumns) FROM clusters WHERE id = $1", binds: try Self.binds(id.uuid)))
+            .first.map(Self.cluster(from:))
+    }
+
+    public func listClusters(organization: OrganizationID, after cursor: ClusterCursor?, limit: Int) async throws
+        -> Page<Cluster, ClusterCursor>
+    {
+        let limit = max(1, limit)
+        var binds = PostgresBindings()
+        binds.append(organization.uuid)
+        var sql = "SELECT \(Self.clusterColumns) FROM clusters WHERE organization_id = $1"
+        if let cursor {
+            binds.append(cursor.createdAt)
+            binds.append(cursor.id.uuid)
+            sql += " AND (created_at, id) > ($2, $3)"
+        }
+        binds.append(limit + 1)
+        sql += " ORDER BY created_at, id LIMIT $\(binds.count)"
+        var clusters = try await read(PostgresQuery(unsafeSQL: sql, binds: binds)).map(Self.cluster(from:))
+        var next: ClusterCursor?
+        if clusters.count > limit {
+            clusters.removeLast()
+            next = clusters.last.map { ClusterCursor(createdAt: $0.createdAt, id: $0.id) }
+        }
+        return Page(items: clusters, next: next)
+    }
+
+    public func deleteCluster(id: ClusterID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            let deleted = try await Self.rows(
+                try await connection.query(
+                    "DELETE FROM clusters WHERE id = \(id.uuid) AND organization_id = \(organization.uuid) RETURNING id", logger: self.logger))
+            guard !deleted.isEmpty else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    public func replaceWebhookCredential(
+        id: ClusterID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent
+    ) async throws -> Cluster {
+        let update = PostgresQuery(
+            unsafeSQL: """
+                UPDATE clusters SET webhook_credential_digest = $1, updated_at = $2
+                WHERE id = $3 AND organization_id = $4 RETURNING \(Self.clusterColumns)
+                """,
+            binds: try Self.binds(digest.storageString, at, id.uuid, organization.uuid))
+        return try await transaction { connection in
+            guard let row = try await Self.rows(try await connection.query(update, logger: self.logger)).first else {
+                throw StoreError.notFound
+            }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+            return try Self.cluster(from: row)
+        }
+    }
+
     // MARK: Audit
 
     private static func insert(_ event: AuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
@@ -497,6 +574,20 @@ public final class PostgresStore: Store {
             secretRotatedAt: try row["secret_rotated_at"].decode(Date.self), lastUsedAt: try row["last_used_at"].decode(Date?.self),
             lastUsedIP: try row["last_used_ip"].decode(String?.self), expiresAt: try row["expires_at"].decode(Date?.self),
             createdBy: try row["created_by"].decode(String.self))
+    }
+
+    private static func cluster(from row: PostgresRandomAccessRow) throws -> Cluster {
+        guard let name = try? ClusterName(try row["name"].decode(String.self)) else { throw StoreError.corrupt("unreadable cluster row") }
+        var digest: SecretDigest?
+        if let stored = try row["webhook_credential_digest"].decode(String?.self) {
+            guard let parsed = SecretDigest(storageString: stored) else { throw StoreError.corrupt("unreadable cluster row") }
+            digest = parsed
+        }
+        return Cluster(
+            id: ClusterID(try row["id"].decode(UUID.self)), organizationID: OrganizationID(try row["organization_id"].decode(UUID.self)),
+            name: name, apiEndpoint: try row["api_endpoint"].decode(String.self), caBundle: try row["ca_bundle"].decode(String?.self),
+            webhookCredentialDigest: digest, createdAt: try row["created_at"].decode(Date.self),
+            updatedAt: try row["updated_at"].decode(Date.self), createdBy: try row["created_by"].decode(String.self))
     }
 
     private static func auditEvent(from row: PostgresRandomAccessRow) throws -> AuditEvent {

@@ -65,6 +65,27 @@ enum SQLiteMigrations {
                 ) STRICT
                 """,
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "clusters",
+            statements: [
+                """
+                CREATE TABLE clusters (
+                    id TEXT PRIMARY KEY,
+                    organization_id TEXT NOT NULL REFERENCES organizations(id),
+                    name TEXT NOT NULL,
+                    api_endpoint TEXT NOT NULL,
+                    ca_bundle TEXT,
+                    webhook_credential_digest TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    created_by TEXT NOT NULL,
+                    UNIQUE (organization_id, name)
+                ) STRICT
+                """,
+                "CREATE INDEX clusters_by_organization ON clusters (organization_id, created_at, id)",
+            ]
+        ),
     ]
 }

@@ -291,6 +291,80 @@ public final class SQLiteStore: Store {
         try await connection.query("SELECT changes() AS n").first?.column("n")?.integer ?? 0
     }
 
+    // MARK: Clusters
+
+    private static let clusterColumns = """
+        id, organization_id, name, api_endpoint, ca_bundle, webhook_credential_digest, created_at, updated_at, created_by
+        """
+
+    public func createCluster(_ cluster: Cluster, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO clusters (\(Self.clusterColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(cluster.id.description), .text(cluster.organizationID.description), .text(cluster.name.rawValue),
+                    .text(cluster.apiEndpoint), cluster.caBundle.sqlite, cluster.webhookCredentialDigest.map(\.storageString).sqlite,
+                    cluster.createdAt.sqlite, cluster.updatedAt.sqlite, .text(cluster.createdBy),
+                ]
+            )
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func cluster(id: ClusterID) async throws -> Cluster? {
+        try await read("SELECT \(Self.clusterColumns) FROM clusters WHERE id = ?", [.text(id.description)])
+            .first.map(Self.cluster(from:))
+    }
+
+    public func listClusters(organization: OrganizationID, after cursor: ClusterCursor?, limit: Int) async throws
+        -> Page<Cluster, ClusterCursor>
+    {
+        let limit = max(1, limit)
+        var sql = "SELECT \(Self.clusterColumns) FROM clusters WHERE organization_id = ?"
+        var binds: [SQLiteData] = [.text(organization.description)]
+        if let cursor {
+            sql += " AND (created_at > ? OR (created_at = ? AND id > ?))"
+            binds += [cursor.createdAt.sqlite, cursor.createdAt.sqlite, .text(cursor.id.description)]
+        }
+        sql += " ORDER BY created_at, id LIMIT ?"
+        binds.append(.integer(limit + 1))
+        var clusters = try await read(sql, binds).map(Self.cluster(from:))
+        var next: ClusterCursor?
+        if clusters.count > limit {
+            clusters.removeLast()
+            next = clusters.last.map { ClusterCursor(createdAt: $0.createdAt, id: $0.id) }
+        }
+        return Page(items: clusters, next: next)
+    }
+
+    public func deleteCluster(id: ClusterID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "DELETE FROM clusters WHERE id = ? AND organization_id = ?",
+                [.text(id.description), .text(organization.description)]
+            )
+            guard try await Self.changedRows(on: connection) == 1 else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func replaceWebhookCredential(
+        id: ClusterID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent
+    ) async throws -> Cluster {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE clusters SET webhook_credential_digest = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
+                [.text(digest.storageString), at.sqlite, .text(id.description), .text(organization.description)]
+            )
+            guard try await Self.changedRows(on: connection) == 1,
+                let row = try await connection.query("SELECT \(Self.clusterColumns) FROM clusters WHERE id = ?", [.text(id.description)])
+                    .first
+            else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection)
+            return try Self.cluster(from: row)
+        }
+    }
+
     // MARK: Audit
 
     private static func insert(_ event: AuditEvent, on connection: SQLiteConnection) async throws {
@@ -389,6 +463,22 @@ public final class SQLiteStore: Store {
             updatedAt: try row.date("updated_at"), secretRotatedAt: try row.date("secret_rotated_at"),
             lastUsedAt: try row.optionalDate("last_used_at"), lastUsedIP: row.column("last_used_ip")?.string,
             expiresAt: try row.optionalDate("expires_at"), createdBy: try row.text("created_by")
+        )
+    }
+
+    private static func cluster(from row: SQLiteRow) throws -> Cluster {
+        guard let id = ClusterID(try row.text("id")), let organizationID = OrganizationID(try row.text("organization_id")),
+            let name = try? ClusterName(try row.text("name"))
+        else { throw StoreError.corrupt("unreadable cluster row") }
+        var digest: SecretDigest?
+        if let stored = row.column("webhook_credential_digest")?.string {
+            guard let parsed = SecretDigest(storageString: stored) else { throw StoreError.corrupt("unreadable cluster row") }
+            digest = parsed
+        }
+        return Cluster(
+            id: id, organizationID: organizationID, name: name, apiEndpoint: try row.text("api_endpoint"),
+            caBundle: row.column("ca_bundle")?.string, webhookCredentialDigest: digest, createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at"), createdBy: try row.text("created_by")
         )
     }
 

@@ -43,6 +43,19 @@ final class CountingStore: Store {
         try await base.deleteToken(id: id, organization: organization, audit: audit)
     }
     func recordUsage(_ usages: [TokenUsage]) async throws { try await base.recordUsage(usages) }
+    func createCluster(_ cluster: Cluster, audit: AuditEvent) async throws { try await base.createCluster(cluster, audit: audit) }
+    func cluster(id: ClusterID) async throws -> Cluster? { try await base.cluster(id: id) }
+    func listClusters(organization: OrganizationID, after cursor: ClusterCursor?, limit: Int) async throws -> Page<Cluster, ClusterCursor> {
+        try await base.listClusters(organization: organization, after: cursor, limit: limit)
+    }
+    func deleteCluster(id: ClusterID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await base.deleteCluster(id: id, organization: organization, audit: audit)
+    }
+    func replaceWebhookCredential(id: ClusterID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
+        async throws -> Cluster
+    {
+        try await base.replaceWebhookCredential(id: id, organization: organization, digest: digest, at: at, audit: audit)
+    }
     func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws -> Page<AuditEvent, AuditCursor> {
         try await base.listAuditEvents(organization: organization, after: cursor, limit: limit)
     }

@@ -41,7 +41,7 @@ import Testing
         let cache = VerificationCache()
         let token = APIToken(
             id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user,
-            secretDigest: SecretHasher(serverKey: .generate()).digest(.generate()), createdAt: Date(), createdBy: "test")
+            secretDigest: SecretHasher(serverKey: .generate()).digest(TokenSecret.generate()), createdAt: Date(), createdBy: "test")
         let (missing, epoch) = cache.lookup(token.id)
         #expect(missing == nil)
         // The row was read (old state), then a change committed and invalidated before the fill.
@@ -59,7 +59,7 @@ import Testing
         let hasher = SecretHasher(serverKey: .generate())
         for _ in 0..<50 {
             let token = APIToken(
-                id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user, secretDigest: hasher.digest(.generate()),
+                id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user, secretDigest: hasher.digest(TokenSecret.generate()),
                 createdAt: Date(), createdBy: "test")
             cache.fill(TokenVerificationState(token), epoch: cache.lookup(token.id).epoch)
         }

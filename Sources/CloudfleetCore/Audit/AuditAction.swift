@@ -5,4 +5,7 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     case tokenUpdate = "token.update"
     case tokenRegenerate = "token.regenerate"
     case tokenDelete = "token.delete"
+    case clusterCreate = "cluster.create"
+    case clusterDelete = "cluster.delete"
+    case clusterWebhookCredentialIssue = "cluster.webhook_credential.issue"
 }

@@ -8,12 +8,20 @@ public enum Action: String, Sendable, CaseIterable {
     case deleteToken = "tokens.delete"
     case readOrganization = "organization.read"
     case listAuditEvents = "audit_events.list"
+    case listClusters = "clusters.list"
+    case readCluster = "clusters.read"
+    case createCluster = "clusters.create"
+    case deleteCluster = "clusters.delete"
+    case issueWebhookCredential = "clusters.webhook_credential.issue"
+    /// Exchanging one's own token for a cluster token; every role may, the role travels in the token.
+    case issueClusterToken = "clusters.token.issue"
 
     /// Whether the action only reads. Users may perform exactly these, except reading the audit trail.
     public var isRead: Bool {
         switch self {
-        case .listTokens, .readToken, .readOrganization, .listAuditEvents: true
-        case .createToken, .updateToken, .regenerateTokenSecret, .deleteToken: false
+        case .listTokens, .readToken, .readOrganization, .listAuditEvents, .listClusters, .readCluster, .issueClusterToken: true
+        case .createToken, .updateToken, .regenerateTokenSecret, .deleteToken, .createCluster, .deleteCluster, .issueWebhookCredential:
+            false
         }
     }
 }

@@ -11,15 +11,35 @@ public struct SecretHasher: Sendable {
 
     /// The digest to store for `secret`.
     public func digest(_ secret: TokenSecret) -> SecretDigest {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(secret.reveal.utf8), using: key)
-        return SecretDigest(scheme: .hmacSHA256V1, bytes: Array(mac))
+        digest(revealed: secret.reveal)
+    }
+
+    /// The digest to store for a cluster's webhook credential.
+    public func digest(_ credential: WebhookCredential) -> SecretDigest {
+        digest(revealed: credential.reveal)
     }
 
     /// Whether `secret` matches `digest`, compared in constant time.
     public func verify(_ secret: TokenSecret, against digest: SecretDigest) -> Bool {
+        verify(revealed: secret.reveal, against: digest)
+    }
+
+    /// Whether `credential` matches `digest`, compared in constant time.
+    public func verify(_ credential: WebhookCredential, against digest: SecretDigest) -> Bool {
+        verify(revealed: credential.reveal, against: digest)
+    }
+
+    // The prefixes of the secret kinds differ, so one key serves them all without a digest of one kind ever
+    // matching another.
+    private func digest(revealed: String) -> SecretDigest {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(revealed.utf8), using: key)
+        return SecretDigest(scheme: .hmacSHA256V1, bytes: Array(mac))
+    }
+
+    private func verify(revealed: String, against digest: SecretDigest) -> Bool {
         switch digest.scheme {
         case .hmacSHA256V1:
-            return ConstantTime.equals(self.digest(secret).bytes, digest.bytes)
+            return ConstantTime.equals(self.digest(revealed: revealed).bytes, digest.bytes)
         }
     }
 }
