@@ -81,8 +81,11 @@ let package = Package(
                 "CloudfleetCore", "CloudfleetStore", "CloudfleetStoreSQLite", "CloudfleetStorePostgres", "CloudfleetAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -107,6 +110,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -127,7 +131,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CloudfleetCLITests",
-            dependencies: ["CloudfleetCLI", "CloudfleetClient", "CloudfleetAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "CloudfleetCLI", "CloudfleetClient", "CloudfleetAPI", "CloudfleetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

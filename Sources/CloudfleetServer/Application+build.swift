@@ -21,6 +21,7 @@ public struct AppDependencies: Sendable {
 public struct AppServices: Sendable {
     public let tokens: TokenService
     public let organizations: OrganizationService
+    public let clusters: ClusterService
     let cache: VerificationCache
     let hasher: SecretHasher
 
@@ -31,6 +32,9 @@ public struct AppServices: Sendable {
         let tokens = TokenService(store: dependencies.store, hasher: hasher, cache: cache, clock: dependencies.clock)
         self.tokens = tokens
         self.organizations = OrganizationService(store: dependencies.store, tokens: tokens, clock: dependencies.clock)
+        self.clusters = ClusterService(
+            store: dependencies.store, hasher: hasher, directory: ClusterDirectory(store: dependencies.store, clock: dependencies.clock),
+            clock: dependencies.clock)
         self.cache = cache
         self.hasher = hasher
     }
@@ -56,12 +60,23 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     router.add(middleware: ErrorMiddleware())
     HealthController(store: dependencies.store).addRoutes(to: router)
     OAuthTokenController(authenticator: authenticator, usage: usage, clock: dependencies.clock).addRoutes(to: router)
+    // The webhook's caller is a kube-apiserver with its cluster's credential, not a token: outside the /v1 group.
+    TokenReviewController(directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage)
+        .addRoutes(to: router)
+    OIDCController(issuer: configuration.issuer, signingKeys: signingKeys).addRoutes(to: router)
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator, usage: usage, clock: dependencies.clock))
     TokensController(tokens: services.tokens).addRoutes(to: v1)
     OrganizationController(store: dependencies.store).addRoutes(to: v1)
+    let endpoints = KubernetesEndpoints(
+        issuer: configuration.issuer, issuerCABundle: try configuration.tlsCABundlePath.map { try TLSFiles.readCABundle($0) })
+    ClustersController(
+        clusters: services.clusters, authenticator: authenticator, endpoints: endpoints,
+        clusterTokenLifetime: configuration.clusterTokenLifetime
+    ).addRoutes(to: v1)
 
     var app = Application(
         router: router,
+        server: try TLSFiles.serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cloudfleet"),
         logger: logger)
     app.addServices(usage)

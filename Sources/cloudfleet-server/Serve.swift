@@ -28,9 +28,14 @@ struct Serve: AsyncParsableCommand {
         if let bootstrap = try await services.organizations.bootstrapIfEmpty() {
             printBootstrap(bootstrap, configuration: configuration)
         }
-        let app = try await buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
-        // Hummingbird's service group stops gracefully on SIGTERM and SIGINT.
-        try await app.runService()
+        do {
+            let app = try await buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
+            // Hummingbird's service group stops gracefully on SIGTERM and SIGINT.
+            try await app.runService()
+        } catch let failure as TLSFiles.Failure {
+            try? await dependencies.store.close()
+            throw fail("error: \(failure.description)", code: 2)
+        }
         try await dependencies.store.close()
     }
 
@@ -49,7 +54,7 @@ struct Serve: AsyncParsableCommand {
 
                   Store the secret now: it is shown only this once and cannot be recovered.
                   Use it with:  cloudfleet auth add-profile token default \(bootstrap.organization.id) \(bootstrap.administrator.token.id) SECRET
-                  or:           curl -u TOKEN_ID:SECRET http://\(configuration.host):\(configuration.port)/v1/tokens
+                  or:           curl -u TOKEN_ID:SECRET \(configuration.issuer)/v1/tokens
                 ================================================================================
 
                 """.utf8))

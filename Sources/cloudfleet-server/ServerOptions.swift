@@ -24,6 +24,18 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Access-token lifetime in seconds. Env: CLOUDFLEET_ACCESS_TOKEN_LIFETIME. Default: 900.")
     var accessTokenLifetime: Int?
 
+    @Option(help: "Cluster-token lifetime in seconds. Env: CLOUDFLEET_CLUSTER_TOKEN_LIFETIME. Default: 600.")
+    var clusterTokenLifetime: Int?
+
+    @Option(help: "PEM certificate chain to serve HTTPS with. Env: CLOUDFLEET_TLS_CERT. Default: plain HTTP.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert. Env: CLOUDFLEET_TLS_KEY.")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA bundle that verifies --tls-cert, handed to clusters by `cloudfleet clusters auth-config`. Env: CLOUDFLEET_TLS_CA.")
+    var tlsCa: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: CLOUDFLEET_LOG_LEVEL. Default: info.")
     var logLevel: String?
 
@@ -31,6 +43,12 @@ struct ServerOptions: ParsableArguments {
         if let port = try resolvedPort(), !(0...65535).contains(port) { throw ValidationError("--port must be from 0 to 65535") }
         if let lifetime = try resolvedLifetime(), !(60...86_400).contains(lifetime) {
             throw ValidationError("--access-token-lifetime must be from 60 to 86400 seconds")
+        }
+        if let lifetime = try integer("CLOUDFLEET_CLUSTER_TOKEN_LIFETIME", clusterTokenLifetime), !(60...3600).contains(lifetime) {
+            throw ValidationError("--cluster-token-lifetime must be from 60 to 3600 seconds")
+        }
+        if (env("CLOUDFLEET_TLS_CERT", tlsCert) == nil) != (env("CLOUDFLEET_TLS_KEY", tlsKey) == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give both or neither")
         }
         if let level = env("CLOUDFLEET_LOG_LEVEL", logLevel), Logger.Level(rawValue: level) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -47,6 +65,12 @@ struct ServerOptions: ParsableArguments {
         configuration.publicURL = env("CLOUDFLEET_PUBLIC_URL", publicURL)
         configuration.serverKeyBase64 = ProcessInfo.processInfo.environment["CLOUDFLEET_SERVER_KEY"]
         if let lifetime = try resolvedLifetime() { configuration.accessTokenLifetime = TimeInterval(lifetime) }
+        if let lifetime = try integer("CLOUDFLEET_CLUSTER_TOKEN_LIFETIME", clusterTokenLifetime) {
+            configuration.clusterTokenLifetime = TimeInterval(lifetime)
+        }
+        configuration.tlsCertificatePath = env("CLOUDFLEET_TLS_CERT", tlsCert)
+        configuration.tlsKeyPath = env("CLOUDFLEET_TLS_KEY", tlsKey)
+        configuration.tlsCABundlePath = env("CLOUDFLEET_TLS_CA", tlsCa)
         if let level = env("CLOUDFLEET_LOG_LEVEL", logLevel).flatMap(Logger.Level.init(rawValue:)) { configuration.logLevel = level }
         return configuration
     }

@@ -28,15 +28,33 @@ struct Pagination {
 
     /// The token cursor: base64url of `<created_at microseconds>:<token id>`.
     func tokenCursor() throws -> TokenCursor? {
-        guard let cursor else { return nil }
-        guard let bytes = Base64URL.decode(cursor) else { throw Self.invalidCursor }
-        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ":")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = TokenID(String(parts[1])) else { throw Self.invalidCursor }
-        return TokenCursor(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), id: id)
+        try creationCursor(TokenID.init).map { TokenCursor(createdAt: $0.createdAt, id: $0.id) }
     }
 
     static func encode(_ cursor: TokenCursor?) -> String? {
-        cursor.map { Base64URL.encode(Array("\(Int64(($0.createdAt.timeIntervalSince1970 * 1_000_000).rounded())):\($0.id)".utf8)) }
+        cursor.map { encodeCreation($0.createdAt, $0.id.rawValue) }
+    }
+
+    /// The cluster cursor: base64url of `<created_at microseconds>:<cluster id>`.
+    func clusterCursor() throws -> ClusterCursor? {
+        try creationCursor(ClusterID.init).map { ClusterCursor(createdAt: $0.createdAt, id: $0.id) }
+    }
+
+    static func encode(_ cursor: ClusterCursor?) -> String? {
+        cursor.map { encodeCreation($0.createdAt, $0.id.description) }
+    }
+
+    /// A position in a list ordered by creation time, then ID.
+    private func creationCursor<ID>(_ parseID: (String) -> ID?) throws -> (createdAt: Date, id: ID)? {
+        guard let cursor else { return nil }
+        guard let bytes = Base64URL.decode(cursor) else { throw Self.invalidCursor }
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = parseID(String(parts[1])) else { throw Self.invalidCursor }
+        return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+    }
+
+    private static func encodeCreation(_ createdAt: Date, _ id: String) -> String {
+        Base64URL.encode(Array("\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded())):\(id)".utf8))
     }
 
     /// The audit cursor: base64url of the event's sequence number.

@@ -6,3 +6,6 @@ extension TokenWithSecret: ResponseEncodable {}
 extension ListPage: ResponseEncodable {}
 extension OrganizationInfo: ResponseEncodable {}
 extension AuditEventResponse: ResponseEncodable {}
+extension ClusterInfo: ResponseEncodable {}
+extension ClusterToken: ResponseEncodable {}
+extension WebhookCredentialIssued: ResponseEncodable {}

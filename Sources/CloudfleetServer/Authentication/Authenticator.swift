@@ -94,7 +94,7 @@ struct Authenticator: Sendable {
 
     // MARK: State
 
-    private func currentState(of id: TokenID) async throws -> TokenVerificationState {
+    func currentState(of id: TokenID) async throws -> TokenVerificationState {
         let (cached, epoch) = cache.lookup(id)
         if let cached { return cached }
         guard let token = try await store.token(id: id) else { throw Failure.unknownToken }
@@ -103,7 +103,7 @@ struct Authenticator: Sendable {
         return state
     }
 
-    private func checkExpiry(_ state: TokenVerificationState) throws {
+    func checkExpiry(_ state: TokenVerificationState) throws {
         if let expiresAt = state.expiresAt, expiresAt <= clock() { throw Failure.expired }
     }
 }

@@ -14,6 +14,18 @@ struct SigningKeyring: Sendable {
     let keys: JWTKeyCollection
     /// The key id new tokens are signed with.
     let currentKID: String
+    /// The public halves of every loaded key, as the JWKS publishes them.
+    let publicJWKs: [PublicJWK]
+
+    /// One RSA public key in JWK form (RFC 7517/7518), base64url without padding.
+    struct PublicJWK: Codable, Sendable, Equatable {
+        var kty = "RSA"
+        var use = "sig"
+        var alg = "RS256"
+        let kid: String
+        let n: String
+        let e: String
+    }
 
     /// How long a retired key still verifies: the longest access-token lifetime.
     static let retiredKeyGrace: TimeInterval = 86_400
@@ -33,16 +45,21 @@ struct SigningKeyring: Sendable {
         let sealingKey = Self.sealingKey(serverKey)
         let keys = JWTKeyCollection()
         var current: String?
+        var publicJWKs: [PublicJWK] = []
         for record in records where record.algorithm == "RS256" {
             if let retiredAt = record.retiredAt, now.timeIntervalSince(retiredAt) > retiredKeyGrace { continue }
             let box = try AES.GCM.SealedBox(combined: record.sealedPrivateKey)
             let der = try AES.GCM.open(box, using: sealingKey)
-            let privateKey = try Insecure.RSA.PrivateKey(backing: try _RSA.Signing.PrivateKey(derRepresentation: der))
+            let backing = try _RSA.Signing.PrivateKey(derRepresentation: der)
+            let privateKey = try Insecure.RSA.PrivateKey(backing: backing)
+            let primitives = try backing.publicKey.getKeyPrimitives()
+            publicJWKs.append(
+                PublicJWK(kid: record.kid, n: Base64URL.encode(Array(primitives.modulus)), e: Base64URL.encode(Array(primitives.publicExponent))))
             await keys.add(rsa: privateKey, digestAlgorithm: .sha256, kid: JWKIdentifier(string: record.kid))
             if current == nil, record.retiredAt == nil { current = record.kid }
         }
         guard let current else { throw StoreError.corrupt("no usable signing key") }
-        return SigningKeyring(keys: keys, currentKID: current)
+        return SigningKeyring(keys: keys, currentKID: current, publicJWKs: publicJWKs)
     }
 
     /// A new RS256 key, sealed for storage.

@@ -8,6 +8,7 @@ import Synchronization
 struct TokenVerificationState: Sendable, Equatable {
     let id: TokenID
     let organizationID: OrganizationID
+    let name: TokenName
     let role: Role
     let secretDigest: SecretDigest
     let secretGeneration: Int
@@ -16,6 +17,7 @@ struct TokenVerificationState: Sendable, Equatable {
     init(_ token: APIToken) {
         self.id = token.id
         self.organizationID = token.organizationID
+        self.name = token.name
         self.role = token.role
         self.secretDigest = token.secretDigest
         self.secretGeneration = token.secretGeneration

@@ -21,6 +21,17 @@ public struct ServerConfiguration: Sendable {
     /// Lifetime of access tokens from `/v1/auth/token`. `--access-token-lifetime` (seconds),
     /// `CLOUDFLEET_ACCESS_TOKEN_LIFETIME`; default 900 (15 minutes).
     public var accessTokenLifetime: TimeInterval
+    /// Lifetime of cluster tokens from `/v1/clusters/{id}/token`. `--cluster-token-lifetime` (seconds),
+    /// `CLOUDFLEET_CLUSTER_TOKEN_LIFETIME`; default 600 (10 minutes). In OIDC mode it bounds how long a revoked
+    /// token keeps working in a cluster.
+    public var clusterTokenLifetime: TimeInterval
+    /// PEM certificate chain to serve HTTPS with. `--tls-cert`, `CLOUDFLEET_TLS_CERT`; default none (plain HTTP).
+    public var tlsCertificatePath: String?
+    /// PEM private key of ``tlsCertificatePath``. `--tls-key`, `CLOUDFLEET_TLS_KEY`.
+    public var tlsKeyPath: String?
+    /// PEM CA bundle that verifies the served certificate, handed to clusters in their authentication
+    /// configuration. `--tls-ca`, `CLOUDFLEET_TLS_CA`; default none (clusters use their system roots).
+    public var tlsCABundlePath: String?
     /// How often last-use facts are written behind. Default 5 seconds; a token's last use is written at
     /// most once a minute.
     public var usageFlushInterval: TimeInterval
@@ -30,7 +41,8 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = ServerConfiguration.defaultDataDirectory,
         databaseURL: String? = nil, serverKeyBase64: String? = nil, publicURL: String? = nil,
-        accessTokenLifetime: TimeInterval = 900, usageFlushInterval: TimeInterval = 5, logLevel: Logger.Level = .info
+        accessTokenLifetime: TimeInterval = 900, clusterTokenLifetime: TimeInterval = 600, tlsCertificatePath: String? = nil,
+        tlsKeyPath: String? = nil, tlsCABundlePath: String? = nil, usageFlushInterval: TimeInterval = 5, logLevel: Logger.Level = .info
     ) {
         self.host = host
         self.port = port
@@ -39,6 +51,10 @@ public struct ServerConfiguration: Sendable {
         self.serverKeyBase64 = serverKeyBase64
         self.publicURL = publicURL
         self.accessTokenLifetime = accessTokenLifetime
+        self.clusterTokenLifetime = clusterTokenLifetime
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.tlsCABundlePath = tlsCABundlePath
         self.usageFlushInterval = usageFlushInterval
         self.logLevel = logLevel
     }
@@ -50,6 +66,13 @@ public struct ServerConfiguration: Sendable {
         return (environment["HOME"] ?? ".") + "/.local/share/cloudfleet-server"
     }
 
-    /// The issuer written into access tokens.
-    public var issuer: String { publicURL ?? "http://\(host):\(port)" }
+    /// Whether the server speaks HTTPS.
+    public var servesTLS: Bool { tlsCertificatePath != nil }
+
+    /// The issuer written into access and cluster tokens, also the OIDC discovery base URL; without a trailing
+    /// slash, since Kubernetes compares it with the `iss` claim byte for byte.
+    public var issuer: String {
+        if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+        return "\(servesTLS ? "https" : "http")://\(host):\(port)"
+    }
 }

@@ -1,0 +1,85 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+import JWTKit
+
+extension Authenticator {
+    /// Why a token presented to a cluster was refused. Logged at debug level only; the TokenReview answer is a
+    /// plain `authenticated: false` either way.
+    enum ClusterFailure: Error, Equatable {
+        /// Not shaped like a cluster token (a service-account JWT, an opaque token, garbage).
+        case foreignFormat
+        /// Signature, issuer, audience or use do not match this service and cluster.
+        case invalid
+        case expired
+        case unknownToken
+        case staleGeneration
+        case otherOrganization
+        /// The token's state could not be read: the store is down. Not a verdict about the token.
+        case unavailable
+    }
+
+    /// Mints a cluster token for a verified token: audience `cluster`, lifetime `lifetime`.
+    func issueClusterToken(for state: TokenVerificationState, cluster: Cluster, lifetime: TimeInterval) async throws
+        -> (token: String, expiresAt: Date)
+    {
+        let now = Date(timeIntervalSince1970: clock().timeIntervalSince1970.rounded(.down))
+        var expiresAt = now.addingTimeInterval(lifetime)
+        // A cluster token never outlives the API token it was minted from.
+        if let tokenExpiry = state.expiresAt, tokenExpiry < expiresAt {
+            expiresAt = Date(timeIntervalSince1970: tokenExpiry.timeIntervalSince1970.rounded(.down))
+        }
+        let identity = KubernetesIdentity(tokenID: state.id, role: state.role, organizationID: state.organizationID, tokenName: state.name)
+        let claims = ClusterTokenClaims(
+            iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [cluster.id.audience]),
+            iat: IssuedAtClaim(value: now), nbf: NotBeforeClaim(value: now), exp: ExpirationClaim(value: expiresAt),
+            jti: IDClaim(value: Base62.random(length: 22)), tokenUse: ClusterTokenClaims.use, organizationID: state.organizationID.description,
+            clusterID: cluster.id.description, role: state.role.rawValue, secretGeneration: state.secretGeneration,
+            tokenName: state.name.rawValue, kubernetesUsername: identity.username, kubernetesGroups: identity.groups)
+        let keyring = signingKeys.current
+        let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))
+        return (token, expiresAt)
+    }
+
+    /// The current state of the token behind a cluster token presented to `cluster`.
+    ///
+    /// Foreign formats are refused before any signature check or lookup, and the token itself is never logged.
+    /// The token's state is read as it is now, so a deleted, regenerated or expired token is refused even while
+    /// its cluster token has not expired, and a role change shows in the next review.
+    func verify(clusterToken token: String, for cluster: Cluster) async throws(ClusterFailure) -> TokenVerificationState {
+        guard token.utf8.count < 4096, token.utf8.reduce(0, { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }) == 2,
+            token.utf8.first == UInt8(ascii: "e")  // `{"` in base64url: every JWT header starts with "ey".
+        else { throw .foreignFormat }
+        let claims: ClusterTokenClaims
+        do {
+            claims = try await signingKeys.current.keys.verify(token, as: ClusterTokenClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw .expired
+        } catch {
+            throw .invalid
+        }
+        guard claims.iss.value == issuer, claims.aud.value == [cluster.id.audience], claims.tokenUse == ClusterTokenClaims.use,
+            claims.clusterID == cluster.id.description
+        else { throw .invalid }
+        guard claims.exp.value > clock() else { throw .expired }
+        guard let id = TokenID(claims.sub.value) else { throw .invalid }
+        let state: TokenVerificationState
+        do {
+            state = try await currentState(of: id)
+        } catch Failure.unknownToken {
+            throw .unknownToken
+        } catch {
+            throw .unavailable
+        }
+        guard state.organizationID == cluster.organizationID, claims.organizationID == cluster.organizationID.description else {
+            throw .otherOrganization
+        }
+        guard state.secretGeneration == claims.secretGeneration else { throw .staleGeneration }
+        do {
+            try checkExpiry(state)
+        } catch {
+            throw .expired
+        }
+        return state
+    }
+}

@@ -1,0 +1,97 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+import Logging
+
+/// `POST /v1/clusters/{id}/tokenreview`: the Kubernetes webhook token authenticator (architecture §5).
+///
+/// The kube-apiserver posts a TokenReview (`authentication.k8s.io/v1` or `v1beta1`) holding the bearer token
+/// a client presented, and authenticates itself with the cluster's webhook credential, so the endpoint cannot
+/// be used to test stolen tokens. The answer is always HTTP 200 with a TokenReview of the request's version:
+/// the user `service-account-<token id lower-cased>` and its role's group, or a plain `authenticated: false`
+/// (cached by the API server, so floods of bad tokens stay cheap). `status.audiences` is never set.
+struct TokenReviewController {
+    static let supportedVersions: Set<String> = ["authentication.k8s.io/v1", "authentication.k8s.io/v1beta1"]
+
+    let directory: ClusterDirectory
+    let hasher: SecretHasher
+    let authenticator: Authenticator
+    let usage: UsageRecorder
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post("v1/clusters/{id}/tokenreview", use: review)
+    }
+
+    struct TokenReviewRequest: Decodable {
+        struct Spec: Decodable {
+            let token: String?
+        }
+
+        let apiVersion: String?
+        let kind: String?
+        let spec: Spec?
+    }
+
+    struct TokenReviewResponse: ResponseEncodable {
+        struct User: Encodable {
+            let username: String
+            let uid: String
+            let groups: [String]
+            let extra: [String: [String]]
+        }
+
+        struct Status: Encodable {
+            let authenticated: Bool
+            let user: User?
+        }
+
+        let apiVersion: String
+        let kind = "TokenReview"
+        let status: Status
+    }
+
+    @Sendable func review(_ request: Request, context: AppRequestContext) async throws -> TokenReviewResponse {
+        let cluster = try await authenticateCaller(request, context: context)
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard let review = try? JSONDecoder().decode(TokenReviewRequest.self, from: Data(body.readableBytesView)),
+            let apiVersion = review.apiVersion, Self.supportedVersions.contains(apiVersion), review.kind == "TokenReview",
+            let token = review.spec?.token
+        else {
+            throw APIError.badRequest(
+                "Send a TokenReview of apiVersion authentication.k8s.io/v1 or v1beta1 with spec.token.", code: "invalid_token_review")
+        }
+        do {
+            let state = try await authenticator.verify(clusterToken: token, for: cluster)
+            usage.record(state.id, at: authenticator.clock(), sourceIP: context.sourceIP)
+            let identity = KubernetesIdentity(tokenID: state.id, role: state.role, organizationID: state.organizationID, tokenName: state.name)
+            return TokenReviewResponse(
+                apiVersion: apiVersion,
+                status: .init(
+                    authenticated: true,
+                    user: .init(username: identity.username, uid: identity.uid, groups: identity.groups, extra: identity.extra)))
+        } catch .unavailable {
+            // Not a verdict: an error is not cached by the API server, which retries on a later request.
+            throw APIError.unavailable
+        } catch {
+            context.logger.debug("token review refused", metadata: ["cluster_id": "\(cluster.id)", "reason": "\(error)"])
+            return TokenReviewResponse(apiVersion: apiVersion, status: .init(authenticated: false, user: nil))
+        }
+    }
+
+    /// The cluster whose API server is calling, proven by its webhook credential.
+    private func authenticateCaller(_ request: Request, context: AppRequestContext) async throws -> Cluster {
+        let refused = APIError(
+            .unauthorized, code: "unauthorized", message: "Unauthorized: present the cluster's webhook credential as a bearer token.",
+            headers: [.wwwAuthenticate: "Bearer realm=\"cloudfleet-webhook\""])
+        guard let raw = context.parameters.get("id"), let id = ClusterID(raw), let bearer = request.headers.bearer,
+            let credential = try? WebhookCredential(parsing: bearer.token)
+        else { throw refused }
+        guard let cluster = try await directory.cluster(id), let digest = cluster.webhookCredentialDigest,
+            hasher.verify(credential, against: digest)
+        else { throw refused }
+        return cluster
+    }
+}
