@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// A client of the Cloudfleet `/v1` API, authenticated as one API token.
 ///
@@ -33,6 +34,12 @@ public struct CloudfleetClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
+        // A private CA (a self-hosted server with its own certificate authority) is trusted besides the system roots.
+        if let caFile = ProcessInfo.processInfo.environment["CLOUDFLEET_CA_FILE"], !caFile.isEmpty {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            configuration.tlsConfiguration = tls
+        }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
@@ -40,22 +47,12 @@ public struct CloudfleetClient: Sendable {
 
     /// One page of the organization's tokens.
     public func listTokens(limit: Int? = nil, cursor: String? = nil) async throws -> ListPage<Token> {
-        var query: [String] = []
-        if let limit { query.append("limit=\(limit)") }
-        if let cursor { query.append("cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cursor)") }
-        return try await send(.GET, "/v1/tokens" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
+        try await send(.GET, "/v1/tokens" + Self.pageQuery(limit: limit, cursor: cursor))
     }
 
     /// Every token of the organization, walking all pages.
     public func allTokens() async throws -> [Token] {
-        var tokens: [Token] = []
-        var cursor: String?
-        repeat {
-            let page = try await listTokens(limit: 200, cursor: cursor)
-            tokens += page.items
-            cursor = page.nextCursor
-        } while cursor != nil
-        return tokens
+        try await allPages { try await listTokens(limit: 200, cursor: $0) }
     }
 
     public func token(id: String) async throws -> Token {
@@ -85,9 +82,70 @@ public struct CloudfleetClient: Sendable {
         try await send(.GET, "/v1/organization")
     }
 
+    // MARK: Clusters
+
+    /// One page of the organization's clusters.
+    public func listClusters(limit: Int? = nil, cursor: String? = nil) async throws -> ListPage<ClusterInfo> {
+        try await send(.GET, "/v1/clusters" + Self.pageQuery(limit: limit, cursor: cursor))
+    }
+
+    /// Every cluster of the organization, walking all pages.
+    public func allClusters() async throws -> [ClusterInfo] {
+        try await allPages { try await listClusters(limit: 200, cursor: $0) }
+    }
+
+    public func cluster(id: String) async throws -> ClusterInfo {
+        try await send(.GET, "/v1/clusters/\(try clusterSegment(id))")
+    }
+
+    public func createCluster(name: String, apiEndpoint: String, caBundle: String?) async throws -> ClusterInfo {
+        var body = ["name": name, "api_endpoint": apiEndpoint]
+        if let caBundle { body["ca_bundle"] = caBundle }
+        return try await send(.POST, "/v1/clusters", body: body)
+    }
+
+    public func deleteCluster(id: String) async throws {
+        let _: Empty = try await send(.DELETE, "/v1/clusters/\(try clusterSegment(id))")
+    }
+
+    /// Issues a new webhook credential for a cluster; the previous one stops working.
+    public func issueWebhookCredential(clusterID: String) async throws -> WebhookCredentialIssued {
+        try await send(.POST, "/v1/clusters/\(try clusterSegment(clusterID))/webhook-credential")
+    }
+
+    /// Exchanges this client's token for a short-lived token of one cluster.
+    public func clusterToken(clusterID: String) async throws -> ClusterToken {
+        try await send(.POST, "/v1/clusters/\(try clusterSegment(clusterID))/token")
+    }
+
     // MARK: Plumbing
 
     struct Empty: Decodable {}
+
+    private static func pageQuery(limit: Int?, cursor: String?) -> String {
+        var query: [String] = []
+        if let limit { query.append("limit=\(limit)") }
+        if let cursor { query.append("cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cursor)") }
+        return query.isEmpty ? "" : "?" + query.joined(separator: "&")
+    }
+
+    private func allPages<Item>(_ page: (String?) async throws -> ListPage<Item>) async throws -> [Item] {
+        var items: [Item] = []
+        var cursor: String?
+        repeat {
+            let next = try await page(cursor)
+            items += next.items
+            cursor = next.nextCursor
+        } while cursor != nil
+        return items
+    }
+
+    private func clusterSegment(_ id: String) throws -> String {
+        guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == "-") }) else {
+            throw ClientError.invalid("that is not a cluster ID (a UUID such as 6f1c2a0e-…).")
+        }
+        return id
+    }
 
     private func pathSegment(_ id: String) throws -> String {
         // The rejected text is not repeated: it may be a secret pasted in the wrong place.

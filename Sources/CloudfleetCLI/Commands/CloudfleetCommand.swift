@@ -4,14 +4,14 @@ import ArgumentParser
 public struct CloudfleetCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cloudfleet",
-        abstract: "Manage Cloudfleet API tokens and CLI profiles.",
+        abstract: "Manage Cloudfleet API tokens, CLI profiles and Kubernetes access.",
         discussion: """
             Exit codes: 0 success; 1 configuration or local error; 2 the server refused the input; 3 authentication \
             failed; 4 the token's role does not allow the action; 5 not found; 6 the API cannot be reached; \
             7 server error; 8 conflict; 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Auth.self, Tokens.self]
+        subcommands: [Auth.self, Tokens.self, Clusters.self]
     )
 
     public init() {}

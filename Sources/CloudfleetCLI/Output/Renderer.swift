@@ -29,11 +29,39 @@ struct Renderer {
                 ("Secret generation", String(token.secretGeneration)), ("Last used", token.lastUsedAt.map(Self.date) ?? "never"),
                 ("Last used from", token.lastUsedIP ?? "-"), ("Expires", token.expiresAt.map(Self.date) ?? "never"),
             ]
-            let width = rows.map(\.0.count).max() ?? 0
-            for (key, value) in rows { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+            Self.printDetails(rows)
         case .json, .yaml:
             try structured(token)
         }
+    }
+
+    func clusters(_ clusters: [ClusterInfo]) throws {
+        switch format {
+        case .table:
+            let rows = clusters.map { [$0.id, $0.name, $0.apiEndpoint, $0.webhookConfigured ? "yes" : "no", Self.date($0.createdAt)] }
+            print(Self.table(header: ["ID", "NAME", "API ENDPOINT", "WEBHOOK", "CREATED"], rows: rows), terminator: "")
+        case .json, .yaml:
+            try structured(clusters)
+        }
+    }
+
+    func cluster(_ cluster: ClusterInfo) throws {
+        switch format {
+        case .table:
+            Self.printDetails([
+                ("ID", cluster.id), ("Name", cluster.name), ("Organization", cluster.organizationID), ("API endpoint", cluster.apiEndpoint),
+                ("CA bundle", cluster.caBundle == nil ? "system roots" : "custom"), ("Issuer", cluster.issuer), ("Audience", cluster.audience),
+                ("TokenReview URL", cluster.tokenReviewURL), ("Webhook credential", cluster.webhookConfigured ? "issued" : "not issued"),
+                ("Created", Self.date(cluster.createdAt)), ("Created by", cluster.createdBy), ("Updated", Self.date(cluster.updatedAt)),
+            ])
+        case .json, .yaml:
+            try structured(cluster)
+        }
+    }
+
+    private static func printDetails(_ rows: [(String, String)]) {
+        let width = rows.map(\.0.count).max() ?? 0
+        for (key, value) in rows { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
     }
 
     /// The one place a secret is printed: after create and regenerate.

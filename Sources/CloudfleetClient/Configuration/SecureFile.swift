@@ -8,8 +8,8 @@ public enum SecureFile {
         public let description: String
     }
 
-    /// Writes `data` to `path` atomically with mode 0600, creating the parent directory with mode 0700.
-    public static func write(_ data: Data, to path: String) throws {
+    /// Writes `data` to `path` atomically with mode 0600 (or `mode`), creating the parent directory with mode 0700.
+    public static func write(_ data: Data, to path: String, mode: Int = 0o600) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let manager = FileManager.default
@@ -19,7 +19,7 @@ public enum SecureFile {
             throw Failure(description: "cannot create \(directory): \(error.localizedDescription)")
         }
         let temporary = directory + "/.\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        guard manager.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        guard manager.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
             throw Failure(description: "cannot write \(path)")
         }
         guard rename(temporary, path) == 0 else {
