@@ -22,6 +22,12 @@ import Yams
         case deleteToken = "DELETE /v1/tokens/{id}"
         case getOrganization = "GET /v1/organization"
         case listAuditEvents = "GET /v1/audit-events"
+        case listClusters = "GET /v1/clusters"
+        case createCluster = "POST /v1/clusters"
+        case getCluster = "GET /v1/clusters/{id}"
+        case deleteCluster = "DELETE /v1/clusters/{id}"
+        case issueWebhookCredential = "POST /v1/clusters/{id}/webhook-credential"
+        case issueClusterToken = "POST /v1/clusters/{id}/token"
 
         var method: HTTPRequest.Method {
             switch rawValue.split(separator: " ")[0] {
@@ -32,14 +38,16 @@ import Yams
             }
         }
 
-        func path(target: String) -> String {
-            String(rawValue.split(separator: " ")[1]).replacingOccurrences(of: "{id}", with: target)
+        /// The path with `{id}` replaced by the victim token or cluster, whichever the endpoint targets.
+        func path(token: String, cluster: String) -> String {
+            String(rawValue.split(separator: " ")[1]).replacingOccurrences(of: "{id}", with: targetsCluster ? cluster : token)
         }
 
         var body: String? {
             switch self {
             case .createToken: #"{"name":"made by matrix","role":"User"}"#
             case .updateToken: #"{"name":"renamed by matrix"}"#
+            case .createCluster: #"{"name":"made-by-matrix","api_endpoint":"https://203.0.113.10:6443"}"#
             default: nil
             }
         }
@@ -47,14 +55,17 @@ import Yams
         /// The status an authenticated caller gets: `success` at home, and the given answers otherwise.
         var success: Int {
             switch self {
-            case .createToken: 201
-            case .deleteToken: 204
+            case .createToken, .createCluster: 201
+            case .deleteToken, .deleteCluster: 204
             default: 200
             }
         }
 
-        var changes: Bool { [.createToken, .updateToken, .regenerateSecret, .deleteToken].contains(self) }
+        var changes: Bool {
+            [.createToken, .updateToken, .regenerateSecret, .deleteToken, .createCluster, .deleteCluster, .issueWebhookCredential].contains(self)
+        }
         var targetsToken: Bool { [.getToken, .updateToken, .regenerateSecret, .deleteToken].contains(self) }
+        var targetsCluster: Bool { [.getCluster, .deleteCluster, .issueWebhookCredential, .issueClusterToken].contains(self) }
     }
 
     enum Caller: String, CaseIterable, Sendable {
@@ -74,8 +85,8 @@ import Yams
         case .user:
             return endpoint.changes || endpoint == .listAuditEvents ? 403 : endpoint.success
         case .otherOrganization:
-            // Another organization's token is invisible; organization-wide routes answer for the caller's own.
-            return endpoint.targetsToken ? 404 : endpoint.success
+            // Another organization's token or cluster is invisible; organization-wide routes answer for the caller's own.
+            return endpoint.targetsToken || endpoint.targetsCluster ? 404 : endpoint.success
         }
     }
 
@@ -101,8 +112,14 @@ import Yams
         try await world.test { client in
             for caller in Caller.allCases {
                 let victim = try await client.createToken(world.admin, name: "victim")
+                let cluster = try await client.send(
+                    .post, "/v1/clusters", auth: world.admin.basic,
+                    json: #"{"name":"victim-\#(caller.rawValue.lowercased())","api_endpoint":"https://203.0.113.10:6443"}"#)
+                #expect(cluster.status == .created, "victim cluster: \(cluster.text)")
+                let clusterID = try cluster.string("id")
                 let auth = try await headers(for: caller, scheme: scheme, world: world, client: client, expired: expired)
-                let reply = try await client.send(endpoint.method, endpoint.path(target: victim.id), auth: auth, json: endpoint.body)
+                let reply = try await client.send(
+                    endpoint.method, endpoint.path(token: victim.id, cluster: clusterID), auth: auth, json: endpoint.body)
                 #expect(
                     Int(reply.status.code) == Self.expected(endpoint, caller),
                     "\(endpoint.rawValue) as \(caller) with \(scheme): \(reply.status.code) \(reply.text)")
@@ -112,6 +129,12 @@ import Yams
                 if reply.status.code >= 400 {
                     #expect(reply.error.code != nil, "error body for \(caller): \(reply.text)")
                 }
+                if reply.status.code >= 400, endpoint.targetsCluster {
+                    // A refused call leaves the cluster as it was.
+                    let after = try await client.send(.get, "/v1/clusters/\(clusterID)", auth: world.admin.basic)
+                    #expect(after.status == .ok, "\(endpoint.rawValue) as \(caller) removed the cluster")
+                    #expect(try after.json["webhook_configured"] as? Bool == false, "\(endpoint.rawValue) as \(caller) issued a credential")
+                }
             }
         }
     }
@@ -119,16 +142,27 @@ import Yams
     @Test func everyDocumentedAuthenticatedOperationHasARow() throws {
         let document = try #require(try Yams.load(yaml: String(decoding: OpenAPIDocument.yaml, as: UTF8.self)) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: Any])
-        var documented: Set<String> = []
+        let defaultSecurity = try #require(document["security"] as? [[String: Any]])
+        var byToken: Set<String> = []
+        var byOtherSchemes: Set<String> = []
         for (path, item) in paths {
             for (method, operation) in (item as? [String: Any]) ?? [:] {
                 guard ["get", "post", "patch", "put", "delete"].contains(method) else { continue }
-                let security = (operation as? [String: Any])?["security"] as? [Any]
-                if security?.isEmpty == true { continue }  // Public operations.
-                documented.insert("\(method.uppercased()) \(path)")
+                let security = ((operation as? [String: Any])?["security"] as? [[String: Any]]) ?? defaultSecurity
+                if security.isEmpty { continue }  // Public operations.
+                let schemes = Set(security.flatMap(\.keys))
+                let operation = "\(method.uppercased()) \(path)"
+                if schemes.isDisjoint(with: ["basicAuth", "bearerAuth"]) {
+                    byOtherSchemes.insert(operation)
+                } else {
+                    #expect(schemes == ["basicAuth", "bearerAuth"], "\(operation) mixes token schemes with others: \(schemes)")
+                    byToken.insert(operation)
+                }
             }
         }
-        #expect(documented == Set(Endpoint.allCases.map(\.rawValue)))
+        #expect(byToken == Set(Endpoint.allCases.map(\.rawValue)))
+        // The webhook authenticates its caller with the cluster's credential; KubernetesTests covers who may call it.
+        #expect(byOtherSchemes == ["POST /v1/clusters/{id}/tokenreview"])
     }
 
     // MARK: Helpers

@@ -27,7 +27,8 @@ struct TestWorld {
     let directory: URL
     let store: SQLiteStore
     let dependencies: AppDependencies
-    let configuration: ServerConfiguration
+    /// The configuration of every application the world builds; tests may change it before ``test(_:)``.
+    var configuration: ServerConfiguration
     let home: OrganizationID
     let other: OrganizationID
     let admin: Credentials
@@ -55,18 +56,31 @@ struct TestWorld {
             otherAdmin: try await token(.administrator, other))
     }
 
+    /// The same world with its configuration changed by `change`.
+    func configured(_ change: (inout ServerConfiguration) -> Void) -> TestWorld {
+        var world = self
+        change(&world.configuration)
+        return world
+    }
+
     /// Runs `body` against the application through the router test client, then removes the database.
     func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
-        let app = try await buildApplication(configuration: configuration, dependencies: dependencies)
         let result: Result<T, any Error>
         do {
-            result = .success(try await app.test(.router) { client in try await body(client) })
+            result = .success(try await run(body))
         } catch {
             result = .failure(error)
         }
         try await store.close()
         try? FileManager.default.removeItem(at: directory)
         return try result.get()
+    }
+
+    /// Runs `body` against a freshly built application and leaves the database open: calling it again is a
+    /// restart of the server on the same database. End with ``test(_:)``, which cleans up.
+    func run<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+        let app = try await buildApplication(configuration: configuration, dependencies: dependencies)
+        return try await app.test(.router) { client in try await body(client) }
     }
 }
 

@@ -59,7 +59,8 @@ import Testing
         let hasher = SecretHasher(serverKey: .generate())
         for _ in 0..<50 {
             let token = APIToken(
-                id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user, secretDigest: hasher.digest(TokenSecret.generate()),
+                id: .generate(), organizationID: .generate(), name: try TokenName("t"), role: .user,
+                secretDigest: hasher.digest(TokenSecret.generate()),
                 createdAt: Date(), createdBy: "test")
             cache.fill(TokenVerificationState(token), epoch: cache.lookup(token.id).epoch)
         }
