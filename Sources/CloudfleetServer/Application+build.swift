@@ -48,7 +48,8 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     logger.logLevel = configuration.logLevel
     let services = AppServices(dependencies: dependencies)
     let keyring = try await SigningKeyring.load(store: dependencies.store, serverKey: dependencies.serverKey, now: dependencies.clock())
-    let signingKeys = SigningKeys(keyring, store: dependencies.store, serverKey: dependencies.serverKey, logger: logger)
+    let signingKeys = SigningKeys(
+        keyring, store: dependencies.store, serverKey: dependencies.serverKey, logger: logger, clock: dependencies.clock)
     let authenticator = Authenticator(
         store: dependencies.store, cache: services.cache, hasher: services.hasher, signingKeys: signingKeys, issuer: configuration.issuer,
         audience: "cloudfleet-api", accessTokenLifetime: configuration.accessTokenLifetime, verifiedAccessTokens: AccessTokenCache(),

@@ -180,11 +180,11 @@ extension Clusters {
     struct AuthConfig: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "auth-config",
-            abstract: "Print what a cluster's API server needs to accept your tokens, and the RBAC bindings (Administrator).",
+            abstract: "Print what a cluster's API server needs to accept your tokens, and the RBAC bindings.",
             discussion: """
                 --mode webhook: a webhook kubeconfig and kube-apiserver flags; the API server asks Cloudfleet about every \
                 new token (revocation within the cache TTL). This issues a new webhook credential for the cluster: the \
-                previous one stops working, so apply the new files on every control-plane node.
+                previous one stops working, so apply the new files on every control-plane node. Needs an Administrator token.
                 --mode oidc: an AuthenticationConfiguration and the --oidc-* alternative; the API server verifies cluster \
                 tokens itself (revocation within the cluster-token lifetime). Needs Cloudfleet served over HTTPS.
                 Both print rbac.yaml (administrators → cluster-admin, users → view) and an example RoleBinding.

@@ -142,8 +142,10 @@ enum KubeconfigFile {
         root[key] = .sequence(Node.Sequence(list))
     }
 
-    /// Reads `path`, merges `entries` and writes the result atomically with mode 0600.
-    static func update(path: String, entries: KubeconfigEntries, setCurrentContext: Bool) throws {
+    /// Reads `path`, merges `entries` and writes the result atomically with mode 0600. A symbolic link (a
+    /// kubeconfig kept with other dotfiles) is followed, as kubectl does, and stays a link.
+    static func update(path link: String, entries: KubeconfigEntries, setCurrentContext: Bool) throws {
+        let path = URL(fileURLWithPath: link).resolvingSymlinksInPath().path
         let existing: String?
         if FileManager.default.fileExists(atPath: path) {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {

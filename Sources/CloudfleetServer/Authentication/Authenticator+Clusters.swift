@@ -53,8 +53,6 @@ extension Authenticator {
         let claims: ClusterTokenClaims
         do {
             claims = try await signingKeys.current.keys.verify(token, as: ClusterTokenClaims.self)
-        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            throw .expired
         } catch {
             throw .invalid
         }

@@ -81,12 +81,14 @@ final class SigningKeys: Sendable {
     private let store: any Store
     private let serverKey: ServerKey
     private let logger: Logger
+    private let clock: @Sendable () -> Date
 
-    init(_ keyring: SigningKeyring, store: any Store, serverKey: ServerKey, logger: Logger) {
+    init(_ keyring: SigningKeyring, store: any Store, serverKey: ServerKey, logger: Logger, clock: @escaping @Sendable () -> Date) {
         self.keyring = Mutex(keyring)
         self.store = store
         self.serverKey = serverKey
         self.logger = logger
+        self.clock = clock
     }
 
     var current: SigningKeyring { keyring.withLock { $0 } }
@@ -94,7 +96,7 @@ final class SigningKeys: Sendable {
     /// Reads the stored keys again; on failure the keyring in force stays.
     func reload() async {
         do {
-            let fresh = try await SigningKeyring.load(store: store, serverKey: serverKey)
+            let fresh = try await SigningKeyring.load(store: store, serverKey: serverKey, now: clock())
             keyring.withLock { $0 = fresh }
             logger.info("signing keys loaded", metadata: ["kid": "\(fresh.currentKID)"])
         } catch {

@@ -33,6 +33,9 @@ public enum TLSFiles {
             }
             var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             tls.minimumTLSVersion = .tlsv12
+            // On shutdown, wait briefly for the peer's close_notify: idle keep-alive clients (a kube-apiserver holds
+            // its webhook connection open) would otherwise delay every stop by NIOSSL's default 5 s.
+            tls.shutdownTimeout = .milliseconds(500)
             return try .tls(.http1(), tlsConfiguration: tls)
         default:
             throw Failure(description: "--tls-cert and --tls-key go together: give both or neither")

@@ -62,23 +62,41 @@ public struct ClusterService: Sendable {
     /// The longest accepted API endpoint URL.
     static let maximumEndpointLength = 2048
 
-    /// An `https://host[:port][/path]` URL without credentials, query or fragment.
+    /// An `https://host[:port][/path]` URL without credentials, query, fragment, white space or control characters.
     static func validateEndpoint(_ raw: String) throws(ValidationError) -> String {
         let value = raw.trimmingCharacters(in: .whitespaces)
         let invalid = ValidationError(
             field: "api_endpoint", reason: "must be an https:// URL of the Kubernetes API server, such as https://203.0.113.10:6443")
-        guard value.utf8.count <= maximumEndpointLength, let components = URLComponents(string: value),
-            components.scheme?.lowercased() == "https", let host = components.host, !host.isEmpty,
-            components.user == nil, components.password == nil, components.query == nil, components.fragment == nil
+        guard value.utf8.count <= maximumEndpointLength, value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value != 0x7F }),
+            let components = URLComponents(string: value), components.scheme?.lowercased() == "https", let host = components.host,
+            !host.isEmpty, components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
+            components.port.map({ (1...65535).contains($0) }) ?? true
         else { throw invalid }
         return value
     }
 
-    /// One or more PEM certificates that parse.
+    /// One or more PEM certificates and nothing else: a private key pasted by mistake would otherwise be shown to
+    /// every token of the organization and written into kubeconfigs.
     static func validateCABundle(_ raw: String) throws(ValidationError) -> String {
-        let invalid = ValidationError(field: "ca_bundle", reason: "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)")
-        guard raw.contains("-----BEGIN CERTIFICATE-----"),
-            let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(raw.utf8)), !certificates.isEmpty
+        let invalid = ValidationError(
+            field: "ca_bundle", reason: "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----) and nothing else")
+        var insideBlock = false
+        var blocks = 0
+        for line in raw.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("-----BEGIN ") {
+                guard !insideBlock, text == "-----BEGIN CERTIFICATE-----" else { throw invalid }
+                insideBlock = true
+                blocks += 1
+            } else if text.hasPrefix("-----END ") {
+                guard insideBlock, text == "-----END CERTIFICATE-----" else { throw invalid }
+                insideBlock = false
+            } else if !insideBlock, !text.isEmpty {
+                throw invalid
+            }
+        }
+        guard !insideBlock, blocks > 0, let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(raw.utf8)),
+            certificates.count == blocks
         else { throw invalid }
         return raw
     }
