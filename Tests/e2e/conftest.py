@@ -8,6 +8,7 @@ that directory, so that the files at rest and the logs can be inspected after it
 
 from __future__ import annotations
 
+import gc
 import json
 import zlib
 import uuid
@@ -139,6 +140,19 @@ def parse_banner(stdout: str) -> Bootstrap | None:
     return Bootstrap(**{key: match.group(1) for key, match in found.items()})
 
 
+@dataclass(frozen=True)
+class ServerTLS:
+    """What makes a server serve HTTPS: `--tls-cert`, `--tls-key` and `--tls-ca` (the CA bundle that verifies the
+    certificate, which the server hands to clusters). Clients of the server trust `ca`."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+    def args(self) -> list[str]:
+        return ["--tls-cert", str(self.cert), "--tls-key", str(self.key), "--tls-ca", str(self.ca)]
+
+
 @dataclass
 class ServerProcess:
     """One `cloudfleet-server serve` on a data directory; may be stopped and started again on it."""
@@ -154,6 +168,7 @@ class ServerProcess:
     bootstrap: Bootstrap | None = None  # from the first start's banner, if it printed one
     extra_args: list[str] = field(default_factory=list)  # e.g. ["--database-url", "postgres://…"]
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. {"CLOUDFLEET_SERVER_KEY": "…"}
+    tls: ServerTLS | None = None  # serve HTTPS with these files (plain HTTP when None)
 
     @property
     def data_dir(self) -> Path:
@@ -165,7 +180,12 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        """What `requests` needs to trust the server: its CA bundle when it serves HTTPS."""
+        return str(self.tls.ca) if self.tls else True
 
     def start(self) -> Bootstrap | None:
         """Starts the server and waits for /readyz; answers the banner this start printed, if any."""
@@ -179,6 +199,8 @@ class ServerProcess:
         args = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port), "--host", "127.0.0.1"]
         if self.log_level:
             args += ["--log-level", self.log_level]
+        if self.tls:
+            args += self.tls.args()
         args += self.extra_args
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             self.process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env(**self.extra_env))
@@ -198,7 +220,7 @@ class ServerProcess:
                 self.process = None
                 pytest.fail(f"server exited with {code} before it was ready:\n{self.stderr_paths[-1].read_text(errors='replace')[-4000:]}")
             try:
-                response = requests.get(self.url + "/readyz", timeout=1)
+                response = requests.get(self.url + "/readyz", timeout=1, verify=self.verify)
                 if response.status_code == 200:
                     return
                 last = f"{response.status_code} {response.text!r}"
@@ -212,6 +234,9 @@ class ServerProcess:
         """SIGTERM, then wait for the exit; answers the exit code. Fails (after SIGKILL) when it hangs."""
         assert self.process is not None, "not running"
         process, self.process = self.process, None
+        # A `requests` response keeps its socket open until the garbage collector frees it (a reference cycle); over
+        # TLS the server's graceful stop waits about 5 s for such a connection to close, so close them all first.
+        gc.collect()
         process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout=STOP_DEADLINE)
