@@ -25,6 +25,8 @@ public protocol Store: Sendable {
     func createOrganization(_ organization: Organization, audit: AuditEvent) async throws
     /// The organization with `id`, or `nil`.
     func organization(id: OrganizationID) async throws -> Organization?
+    /// Replaces the token policy of an organization, records `audit`, and returns the organization as it is now.
+    func updateOrganizationPolicy(id: OrganizationID, policy: TokenPolicy, audit: AuditEvent) async throws -> Organization
     /// Up to `limit` organizations, oldest first.
     func listOrganizations(limit: Int) async throws -> [Organization]
     /// The number of organizations, used to detect the very first start.
@@ -36,9 +38,14 @@ public protocol Store: Sendable {
     func createToken(_ token: APIToken, audit: AuditEvent) async throws
     /// The token with `id` in any organization, or `nil` (used by authentication).
     func token(id: TokenID) async throws -> APIToken?
-    /// Tokens of `organization` after `cursor`, oldest first, at most `limit`.
-    func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws
+    /// The token whose current secret, or previous secret still in its grace period record, has `digest`, in any
+    /// organization (used to answer leak reports).
+    func token(secretDigest digest: SecretDigest) async throws -> APIToken?
+    /// Tokens of `organization` that pass `filter`, after `cursor`, oldest first, at most `limit`.
+    func listTokens(organization: OrganizationID, filter: TokenFilter, after cursor: TokenCursor?, limit: Int) async throws
         -> Page<APIToken, TokenCursor>
+    /// The number of tokens of each role, over all organizations (for metrics).
+    func tokenCountsByRole() async throws -> [Role: Int]
     /// The number of tokens of `organization`.
     func tokenCount(organization: OrganizationID) async throws -> Int
     /// Applies `change` to a token of `organization`, sets `updatedAt` to `at`, records `audit`, and returns
@@ -46,13 +53,23 @@ public protocol Store: Sendable {
     func updateToken(id: TokenID, organization: OrganizationID, change: TokenChange, at: Date, audit: AuditEvent)
         async throws -> APIToken
     /// Replaces the secret digest of a token of `organization`, increments its generation, records `audit`,
-    /// and returns the token as it is now.
-    func replaceSecret(id: TokenID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
+    /// and returns the token as it is now. With `previousValidUntil` the replaced secret becomes the token's
+    /// ``PreviousSecret`` until then; without it, any previous secret is dropped. `secretLastUsedAt` starts empty.
+    func replaceSecret(
+        id: TokenID, organization: OrganizationID, digest: SecretDigest, previousValidUntil: Date?, at: Date, audit: AuditEvent
+    ) async throws -> APIToken
+    /// Revokes a leaked secret of token `id` in one transaction: if `leaked` is the current secret's digest, the
+    /// digest becomes `replacement` (a secret nobody knows), the generation grows by one and any previous secret
+    /// is dropped; if it is the previous secret's, the previous secret is dropped. Records `audit` and returns the
+    /// token as it is now; throws ``StoreError/notFound`` when neither matches.
+    func revokeLeakedSecret(id: TokenID, leaked: SecretDigest, replacement: SecretDigest, at: Date, audit: AuditEvent)
         async throws -> APIToken
     /// Deletes a token of `organization` and records `audit`.
     func deleteToken(id: TokenID, organization: OrganizationID, audit: AuditEvent) async throws
     /// Records last-use facts in one batch; usages of tokens that no longer exist are ignored, and an older
-    /// usage never overwrites a newer one.
+    /// usage never overwrites a newer one. A usage of the current secret also sets `secretLastUsedAt`; a usage
+    /// of the previous secret sets the previous secret's `lastUsedAt` (if it is still recorded) besides the
+    /// token's `lastUsed*`.
     func recordUsage(_ usages: [TokenUsage]) async throws
 
     // MARK: Clusters
@@ -74,9 +91,20 @@ public protocol Store: Sendable {
 
     // MARK: Audit
 
-    /// Audit events of `organization`, newest first, after `cursor`, at most `limit`.
-    func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws
+    /// Audit events of `organization` that pass `filter`, newest first, after `cursor`, at most `limit`.
+    func listAuditEvents(organization: OrganizationID, filter: AuditFilter, after cursor: AuditCursor?, limit: Int) async throws
         -> Page<AuditEvent, AuditCursor>
+    /// Records an audit event that goes with no change (a refused authentication).
+    func recordAuditEvent(_ event: AuditEvent) async throws
+
+    // MARK: Service credentials
+
+    /// Stores a service credential.
+    func createServiceCredential(_ credential: ServiceCredentialRecord) async throws
+    /// Every service credential, oldest first.
+    func serviceCredentials() async throws -> [ServiceCredentialRecord]
+    /// Deletes a service credential; throws ``StoreError/notFound`` if there is none with `id`.
+    func deleteServiceCredential(id: UUID) async throws
 
     // MARK: Signing keys
 
@@ -87,4 +115,18 @@ public protocol Store: Sendable {
     /// Stores `key` and marks every other key that still signs as retired at `key.createdAt`, in one
     /// transaction; other nodes hear of it through their ``ChangeFeed``.
     func rotateSigningKey(to key: SigningKeyRecord) async throws
+}
+
+extension Store {
+    /// Tokens of `organization` after `cursor`, unfiltered.
+    public func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws -> Page<APIToken, TokenCursor> {
+        try await listTokens(organization: organization, filter: TokenFilter(), after: cursor, limit: limit)
+    }
+
+    /// The whole audit trail of `organization` after `cursor`.
+    public func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws
+        -> Page<AuditEvent, AuditCursor>
+    {
+        try await listAuditEvents(organization: organization, filter: AuditFilter(), after: cursor, limit: limit)
+    }
 }

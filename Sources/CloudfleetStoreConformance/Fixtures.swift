@@ -51,6 +51,11 @@ enum Fixtures {
         return token
     }
 
+    /// Stores `token` as it is, with its audit event.
+    static func create(_ token: APIToken, in store: some Store) async throws {
+        try await store.createToken(token, audit: audit(token.organizationID, .tokenCreate, target: token.id.rawValue))
+    }
+
     /// An audit event about a cluster.
     static func clusterAudit(_ organization: OrganizationID, _ action: AuditAction, _ cluster: ClusterID) -> AuditEvent {
         audit(organization, action, target: cluster.description, targetType: "cluster")
@@ -97,9 +102,21 @@ func sameToken(_ lhs: APIToken?, _ rhs: APIToken?) -> Bool {
         guard sameInstant(left[keyPath: path], other) else { return false }
         left[keyPath: path] = other
     }
-    guard sameInstant(left.lastUsedAt, rhs.lastUsedAt), sameInstant(left.expiresAt, rhs.expiresAt) else { return false }
-    left.lastUsedAt = rhs.lastUsedAt
-    left.expiresAt = rhs.expiresAt
+    for (path, other) in [(\APIToken.lastUsedAt, rhs.lastUsedAt), (\.secretLastUsedAt, rhs.secretLastUsedAt), (\.expiresAt, rhs.expiresAt)] {
+        guard sameInstant(left[keyPath: path], other) else { return false }
+        left[keyPath: path] = other
+    }
+    switch (left.previousSecret, rhs.previousSecret) {
+    case (nil, nil):
+        break
+    case (var previous?, let other?):
+        guard sameInstant(previous.validUntil, other.validUntil), sameInstant(previous.lastUsedAt, other.lastUsedAt) else { return false }
+        previous.validUntil = other.validUntil
+        previous.lastUsedAt = other.lastUsedAt
+        left.previousSecret = previous
+    default:
+        return false
+    }
     return left == rhs
 }
 

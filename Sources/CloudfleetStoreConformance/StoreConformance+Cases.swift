@@ -51,7 +51,11 @@ extension StoreConformance {
         try check(sameInstant(fetched.updatedAt, token.createdAt), "updated_at starts at created_at")
         try check(sameInstant(fetched.secretRotatedAt, token.createdAt), "secret_rotated_at starts at created_at")
         try check(sameInstant(fetched.expiresAt, token.expiresAt), "expires_at round-trips")
-        try check(fetched.lastUsedAt == nil && fetched.lastUsedIP == nil, "never used")
+        try check(
+            fetched.lastUsedAt == nil && fetched.lastUsedIP == nil && fetched.lastUsedUserAgent == nil && fetched.secretLastUsedAt == nil,
+            "never used")
+        try check(fetched.allowedCIDRs.isEmpty && fetched.previousSecret == nil, "no IP fence and no previous secret")
+        try check(sameToken(fetched, token), "the whole token round-trips")
         try check(fetched.createdBy == "conformance", "created_by round-trips")
         try check(try await store.tokenCount(organization: organization.id) == 1, "one token counted")
     }
@@ -105,7 +109,7 @@ extension StoreConformance {
             }
             try await checkThrows(StoreError.notFound) {
                 _ = try await store.replaceSecret(
-                    id: id, organization: scope, digest: Fixtures.hasher.digest(TokenSecret.generate()),
+                    id: id, organization: scope, digest: Fixtures.hasher.digest(TokenSecret.generate()), previousValidUntil: nil,
                     at: Fixtures.now(), audit: audit)
             }
             try await checkThrows(StoreError.notFound) {
@@ -123,7 +127,7 @@ extension StoreConformance {
         let digest = Fixtures.hasher.digest(TokenSecret.generate())
         let later = Fixtures.now(offset: 60)
         let replaced = try await store.replaceSecret(
-            id: token.id, organization: organization.id, digest: digest, at: later,
+            id: token.id, organization: organization.id, digest: digest, previousValidUntil: nil, at: later,
             audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
         try check(replaced.secretDigest == digest && replaced.secretGeneration == 2, "new digest, next generation")
         try check(sameInstant(replaced.secretRotatedAt, later), "secret_rotated_at moved")
@@ -158,7 +162,7 @@ extension StoreConformance {
             id: token.id, organization: organization.id, change: TokenChange(role: .administrator),
             at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenUpdate, target: token.id.rawValue))
         _ = try await store.replaceSecret(
-            id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()),
+            id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()), previousValidUntil: nil,
             at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
         try await store.deleteToken(
             id: token.id, organization: organization.id,
@@ -318,7 +322,7 @@ extension StoreConformance {
             for _ in 0..<count {
                 group.addTask {
                     try await store.replaceSecret(
-                        id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()),
+                        id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()), previousValidUntil: nil,
                         at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
                 }
             }
@@ -345,6 +349,7 @@ extension StoreConformance {
                     do {
                         _ = try await store.replaceSecret(
                             id: token.id, organization: organization.id, digest: Fixtures.hasher.digest(TokenSecret.generate()),
+                            previousValidUntil: nil,
                             at: Fixtures.now(), audit: Fixtures.audit(organization.id, .tokenRegenerate, target: token.id.rawValue))
                     } catch StoreError.notFound {
                         // Lost the race to the delete: the expected outcome for some of them.

@@ -34,6 +34,16 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
     case clusterDelete
     case clusterWebhookCredential
     case clusterPagination
+    case tokenNewFieldsRoundTrip
+    case secretReplacementWithGracePeriod
+    case usageBySlot
+    case tokenFilters
+    case leakedSecretRevocation
+    case tokenCountsByRole
+    case organizationPolicy
+    case auditFilters
+    case standaloneAuditEvent
+    case serviceCredentials
 
     public var description: String { rawValue }
 
@@ -68,6 +78,16 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
         case .clusterDelete: try await Self.clusterDelete(store)
         case .clusterWebhookCredential: try await Self.clusterWebhookCredential(store)
         case .clusterPagination: try await Self.clusterPagination(store)
+        case .tokenNewFieldsRoundTrip: try await Self.tokenNewFieldsRoundTrip(store)
+        case .secretReplacementWithGracePeriod: try await Self.secretReplacementWithGracePeriod(store)
+        case .usageBySlot: try await Self.usageBySlot(store)
+        case .tokenFilters: try await Self.tokenFilters(store)
+        case .leakedSecretRevocation: try await Self.leakedSecretRevocation(store)
+        case .tokenCountsByRole: try await Self.tokenCountsByRole(store)
+        case .organizationPolicy: try await Self.organizationPolicy(store)
+        case .auditFilters: try await Self.auditFilters(store)
+        case .standaloneAuditEvent: try await Self.standaloneAuditEvent(store)
+        case .serviceCredentials: try await Self.serviceCredentials(store)
         }
     }
 }

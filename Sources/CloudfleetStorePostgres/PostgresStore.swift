@@ -236,22 +236,49 @@ public final class PostgresStore: Store {
 
     // MARK: Organizations
 
+    private static let organizationColumns = "id, name, created_at, max_token_lifetime_seconds, require_expiry"
+
     public func createOrganization(_ organization: Organization, audit: AuditEvent) async throws {
         try await transaction { connection in
             try await connection.query(
-                "INSERT INTO organizations (id, name, created_at) VALUES (\(organization.id.uuid), \(organization.name), \(organization.createdAt))",
+                """
+                INSERT INTO organizations (id, name, created_at, max_token_lifetime_seconds, require_expiry)
+                VALUES (\(organization.id.uuid), \(organization.name), \(organization.createdAt.timestamp),
+                    \(organization.policy.maximumLifetime), \(organization.policy.requireExpiry))
+                """,
                 logger: self.logger)
             try await Self.insert(audit, on: connection, logger: self.logger)
         }
     }
 
     public func organization(id: OrganizationID) async throws -> Organization? {
-        try await read("SELECT id, name, created_at FROM organizations WHERE id = \(id.uuid)").first.map(Self.organization(from:))
+        try await read(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.organizationColumns) FROM organizations WHERE id = $1", binds: try Self.binds(id.uuid))
+        ).first.map(Self.organization(from:))
+    }
+
+    public func updateOrganizationPolicy(id: OrganizationID, policy: TokenPolicy, audit: AuditEvent) async throws -> Organization {
+        let update = PostgresQuery(
+            unsafeSQL: """
+                UPDATE organizations SET max_token_lifetime_seconds = $1, require_expiry = $2 WHERE id = $3
+                RETURNING \(Self.organizationColumns)
+                """,
+            binds: try Self.binds(policy.maximumLifetime, policy.requireExpiry, id.uuid))
+        return try await transaction { connection in
+            guard let row = try await Self.rows(try await connection.query(update, logger: self.logger)).first else {
+                throw StoreError.notFound
+            }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+            return try Self.organization(from: row)
+        }
     }
 
     public func listOrganizations(limit: Int) async throws -> [Organization] {
-        try await read("SELECT id, name, created_at FROM organizations ORDER BY created_at, id LIMIT \(max(1, limit))")
-            .map(Self.organization(from:))
+        try await read(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Self.organizationColumns) FROM organizations ORDER BY created_at, id LIMIT $1",
+                binds: try Self.binds(max(1, limit)))
+        ).map(Self.organization(from:))
     }
 
     public func organizationCount() async throws -> Int {
@@ -262,19 +289,25 @@ public final class PostgresStore: Store {
 
     private static let tokenColumns = """
         id, organization_id, name, role, secret_digest, secret_generation, created_at, updated_at, secret_rotated_at, \
-        last_used_at, last_used_ip, expires_at, created_by
+        last_used_at, last_used_ip, last_used_user_agent, secret_last_used_at, expires_at, allowed_cidrs::text AS allowed_cidrs, \
+        previous_secret_digest, previous_secret_generation, previous_secret_valid_until, previous_secret_last_used_at, created_by
         """
 
     public func createToken(_ token: APIToken, audit: AuditEvent) async throws {
+        let cidrs = try Self.cidrs(token.allowedCIDRs)
         try await transaction { connection in
             try await connection.query(
                 """
                 INSERT INTO api_tokens (id_lower, id, organization_id, name, role, secret_digest, secret_generation, created_at,
-                    updated_at, secret_rotated_at, last_used_at, last_used_ip, expires_at, created_by)
+                    updated_at, secret_rotated_at, last_used_at, last_used_ip, last_used_user_agent, secret_last_used_at,
+                    expires_at, allowed_cidrs, previous_secret_digest, previous_secret_generation, previous_secret_valid_until,
+                    previous_secret_last_used_at, created_by)
                 VALUES (\(token.id.lowercased), \(token.id.rawValue), \(token.organizationID.uuid), \(token.name.rawValue),
-                    \(token.role.rawValue), \(token.secretDigest.storageString), \(token.secretGeneration), \(token.createdAt),
-                    \(token.updatedAt), \(token.secretRotatedAt), \(token.lastUsedAt), \(token.lastUsedIP), \(token.expiresAt),
-                    \(token.createdBy))
+                    \(token.role.rawValue), \(token.secretDigest.storageString), \(token.secretGeneration), \(token.createdAt.timestamp),
+                    \(token.updatedAt.timestamp), \(token.secretRotatedAt.timestamp), \(token.lastUsedAt?.timestamp), \(token.lastUsedIP),
+                    \(token.lastUsedUserAgent), \(token.secretLastUsedAt?.timestamp), \(token.expiresAt?.timestamp), \(cidrs)::jsonb,
+                    \(token.previousSecret?.digest.storageString), \(token.previousSecret?.generation),
+                    \(token.previousSecret?.validUntil.timestamp), \(token.previousSecret?.lastUsedAt?.timestamp), \(token.createdBy))
                 """,
                 logger: self.logger)
             try await Self.insert(audit, on: connection, logger: self.logger)
@@ -286,17 +319,41 @@ public final class PostgresStore: Store {
             .first.map(Self.token(from:))
     }
 
-    public func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws
+    public func token(secretDigest digest: SecretDigest) async throws -> APIToken? {
+        // Digests of random secrets never collide; should they, the current secret's token wins.
+        try await read(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(Self.tokenColumns) FROM api_tokens WHERE secret_digest = $1 OR previous_secret_digest = $1
+                    ORDER BY secret_digest = $1 DESC, id LIMIT 1
+                    """,
+                binds: try Self.binds(digest.storageString))
+        ).first.map(Self.token(from:))
+    }
+
+    public func listTokens(organization: OrganizationID, filter: TokenFilter, after cursor: TokenCursor?, limit: Int) async throws
         -> Page<APIToken, TokenCursor>
     {
         let limit = max(1, limit)
         var binds = PostgresBindings()
         binds.append(organization.uuid)
         var sql = "SELECT \(Self.tokenColumns) FROM api_tokens WHERE organization_id = $1"
+        if let expiringBefore = filter.expiringBefore {
+            binds.append(expiringBefore.timestamp)
+            sql += " AND expires_at IS NOT NULL AND expires_at <= $\(binds.count)"
+            if let now = filter.now {
+                binds.append(now.timestamp)
+                sql += " AND expires_at > $\(binds.count)"
+            }
+        }
+        if let unusedSince = filter.unusedSince {
+            binds.append(unusedSince.timestamp)
+            sql += " AND (last_used_at < $\(binds.count) OR (last_used_at IS NULL AND created_at < $\(binds.count)))"
+        }
         if let cursor {
-            binds.append(cursor.createdAt)
+            binds.append(cursor.createdAt.timestamp)
             binds.append(cursor.id.rawValue)
-            sql += " AND (created_at, id) > ($2, $3)"
+            sql += " AND (created_at, id) > ($\(binds.count - 1), $\(binds.count))"
         }
         binds.append(limit + 1)
         sql += " ORDER BY created_at, id LIMIT $\(binds.count)"
@@ -307,6 +364,15 @@ public final class PostgresStore: Store {
             next = tokens.last.map { TokenCursor(createdAt: $0.createdAt, id: $0.id) }
         }
         return Page(items: tokens, next: next)
+    }
+
+    public func tokenCountsByRole() async throws -> [Role: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: Role.allCases.map { ($0, 0) })
+        for row in try await read("SELECT role, COUNT(*) AS n FROM api_tokens GROUP BY role") {
+            guard let role = Role(rawValue: try row["role"].decode(String.self)) else { throw StoreError.corrupt("unknown token role") }
+            counts[role] = try row["n"].decode(Int.self)
+        }
+        return counts
     }
 
     public func tokenCount(organization: OrganizationID) async throws -> Int {
@@ -320,25 +386,69 @@ public final class PostgresStore: Store {
             id: id, audit: audit,
             PostgresQuery(
                 unsafeSQL: """
-                    UPDATE api_tokens SET name = COALESCE($1, name), role = COALESCE($2, role), updated_at = $3
-                    WHERE id = $4 AND organization_id = $5 RETURNING \(Self.tokenColumns)
+                    UPDATE api_tokens SET name = COALESCE($1, name), role = COALESCE($2, role),
+                        expires_at = CASE WHEN $3 THEN $4 ELSE expires_at END,
+                        allowed_cidrs = CASE WHEN $5 THEN $6::jsonb ELSE allowed_cidrs END, updated_at = $7
+                    WHERE id = $8 AND organization_id = $9 RETURNING \(Self.tokenColumns)
                     """,
-                binds: try Self.binds(change.name?.rawValue, change.role?.rawValue, at, id.rawValue, organization.uuid)))
+                binds: try Self.binds(
+                    change.name?.rawValue, change.role?.rawValue, change.expiresAt != nil, change.expiresAt.flatMap { $0 }?.timestamp,
+                    change.allowedCIDRs != nil, try Self.cidrs(change.allowedCIDRs ?? []), at.timestamp, id.rawValue, organization.uuid)))
     }
 
-    public func replaceSecret(id: TokenID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
-        async throws -> APIToken
-    {
+    public func replaceSecret(
+        id: TokenID, organization: OrganizationID, digest: SecretDigest, previousValidUntil: Date?, at: Date, audit: AuditEvent
+    ) async throws -> APIToken {
+        // Every right-hand side reads the row as it was, so the replaced secret moves to the previous slot with its
+        // own last use.
         try await changeToken(
             id: id, audit: audit,
             PostgresQuery(
                 unsafeSQL: """
                     UPDATE api_tokens SET secret_digest = $1, secret_generation = secret_generation + 1, secret_rotated_at = $2,
-                        updated_at = $2
-                    WHERE id = $3 AND organization_id = $4 RETURNING \(Self.tokenColumns)
+                        updated_at = $2, secret_last_used_at = NULL,
+                        previous_secret_digest = CASE WHEN $3 THEN secret_digest END,
+                        previous_secret_generation = CASE WHEN $3 THEN secret_generation END,
+                        previous_secret_valid_until = $4,
+                        previous_secret_last_used_at = CASE WHEN $3 THEN secret_last_used_at END
+                    WHERE id = $5 AND organization_id = $6 RETURNING \(Self.tokenColumns)
                     """,
-                binds: try Self.binds(digest.storageString, at, id.rawValue, organization.uuid)))
+                binds: try Self.binds(
+                    digest.storageString, at.timestamp, previousValidUntil != nil, previousValidUntil?.timestamp, id.rawValue, organization.uuid)))
     }
+
+    public func revokeLeakedSecret(id: TokenID, leaked: SecretDigest, replacement: SecretDigest, at: Date, audit: AuditEvent)
+        async throws -> APIToken
+    {
+        let current = PostgresQuery(
+            unsafeSQL: """
+                UPDATE api_tokens SET secret_digest = $1, secret_generation = secret_generation + 1, secret_rotated_at = $2,
+                    updated_at = $2, secret_last_used_at = NULL, \(Self.noPreviousSecret)
+                WHERE id = $3 AND secret_digest = $4 RETURNING \(Self.tokenColumns)
+                """,
+            binds: try Self.binds(replacement.storageString, at.timestamp, id.rawValue, leaked.storageString))
+        let previous = PostgresQuery(
+            unsafeSQL: """
+                UPDATE api_tokens SET updated_at = $1, \(Self.noPreviousSecret)
+                WHERE id = $2 AND previous_secret_digest = $3 RETURNING \(Self.tokenColumns)
+                """,
+            binds: try Self.binds(at.timestamp, id.rawValue, leaked.storageString))
+        return try await transaction { connection in
+            var row = try await Self.rows(try await connection.query(current, logger: self.logger)).first
+            if row == nil {
+                row = try await Self.rows(try await connection.query(previous, logger: self.logger)).first
+            }
+            guard let row else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+            try await Self.announce(id, on: connection, logger: self.logger)
+            return try Self.token(from: row)
+        }
+    }
+
+    private static let noPreviousSecret = """
+        previous_secret_digest = NULL, previous_secret_generation = NULL, previous_secret_valid_until = NULL, \
+        previous_secret_last_used_at = NULL
+        """
 
     /// Runs an `UPDATE … RETURNING`, records `audit` and announces the change, all in one transaction;
     /// `notFound` if no row changed.
@@ -374,14 +484,35 @@ public final class PostgresStore: Store {
 
     public func recordUsage(_ usages: [TokenUsage]) async throws {
         guard !usages.isEmpty else { return }
+        // In token order, so that batches of several nodes lock rows in the same order and never deadlock.
+        let usages = usages.sorted { $0.tokenID.rawValue < $1.tokenID.rawValue }
         try await transaction { connection in
             for usage in usages {
                 try await connection.query(
                     """
-                    UPDATE api_tokens SET last_used_at = \(usage.at), last_used_ip = \(usage.sourceIP)
-                    WHERE id = \(usage.tokenID.rawValue) AND (last_used_at IS NULL OR last_used_at < \(usage.at))
+                    UPDATE api_tokens
+                    SET last_used_at = \(usage.at.timestamp), last_used_ip = \(usage.sourceIP), last_used_user_agent = \(usage.userAgent)
+                    WHERE id = \(usage.tokenID.rawValue) AND (last_used_at IS NULL OR last_used_at < \(usage.at.timestamp))
                     """,
                     logger: self.logger)
+                switch usage.slot {
+                case .current:
+                    try await connection.query(
+                        """
+                        UPDATE api_tokens SET secret_last_used_at = \(usage.at.timestamp)
+                        WHERE id = \(usage.tokenID.rawValue) AND (secret_last_used_at IS NULL OR secret_last_used_at < \(usage.at.timestamp))
+                            AND secret_rotated_at <= \(usage.at.timestamp)
+                        """,
+                        logger: self.logger)
+                case .previous:
+                    try await connection.query(
+                        """
+                        UPDATE api_tokens SET previous_secret_last_used_at = \(usage.at.timestamp)
+                        WHERE id = \(usage.tokenID.rawValue) AND previous_secret_digest IS NOT NULL
+                            AND (previous_secret_last_used_at IS NULL OR previous_secret_last_used_at < \(usage.at.timestamp))
+                        """,
+                        logger: self.logger)
+                }
             }
         }
     }
@@ -399,7 +530,7 @@ public final class PostgresStore: Store {
                 INSERT INTO clusters (id, organization_id, name, api_endpoint, ca_bundle, webhook_credential_digest, created_at,
                     updated_at, created_by)
                 VALUES (\(cluster.id.uuid), \(cluster.organizationID.uuid), \(cluster.name.rawValue), \(cluster.apiEndpoint),
-                    \(cluster.caBundle), \(cluster.webhookCredentialDigest?.storageString), \(cluster.createdAt), \(cluster.updatedAt),
+                    \(cluster.caBundle), \(cluster.webhookCredentialDigest?.storageString), \(cluster.createdAt.timestamp), \(cluster.updatedAt.timestamp),
                     \(cluster.createdBy))
                 """,
                 logger: self.logger)
@@ -420,7 +551,7 @@ public final class PostgresStore: Store {
         binds.append(organization.uuid)
         var sql = "SELECT \(Self.clusterColumns) FROM clusters WHERE organization_id = $1"
         if let cursor {
-            binds.append(cursor.createdAt)
+            binds.append(cursor.createdAt.timestamp)
             binds.append(cursor.id.uuid)
             sql += " AND (created_at, id) > ($2, $3)"
         }
@@ -453,7 +584,7 @@ public final class PostgresStore: Store {
                 UPDATE clusters SET webhook_credential_digest = $1, updated_at = $2
                 WHERE id = $3 AND organization_id = $4 RETURNING \(Self.clusterColumns)
                 """,
-            binds: try Self.binds(digest.storageString, at, id.uuid, organization.uuid))
+            binds: try Self.binds(digest.storageString, at.timestamp, id.uuid, organization.uuid))
         return try await transaction { connection in
             guard let row = try await Self.rows(try await connection.query(update, logger: self.logger)).first else {
                 throw StoreError.notFound
@@ -473,13 +604,17 @@ public final class PostgresStore: Store {
             """
             INSERT INTO audit_events (id, organization_id, occurred_at, actor, action, target_type, target_id, source_ip,
                 request_id, outcome, details)
-            VALUES (\(event.id), \(event.organizationID.uuid), \(event.occurredAt), \(event.actor), \(event.action.rawValue),
+            VALUES (\(event.id), \(event.organizationID.uuid), \(event.occurredAt.timestamp), \(event.actor), \(event.action.rawValue),
                 \(event.targetType), \(event.targetID), \(event.sourceIP), \(event.requestID), \(event.outcome), \(details)::jsonb)
             """,
             logger: logger)
     }
 
-    public func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws
+    public func recordAuditEvent(_ event: AuditEvent) async throws {
+        try await transaction { connection in try await Self.insert(event, on: connection, logger: self.logger) }
+    }
+
+    public func listAuditEvents(organization: OrganizationID, filter: AuditFilter, after cursor: AuditCursor?, limit: Int) async throws
         -> Page<AuditEvent, AuditCursor>
     {
         let limit = max(1, limit)
@@ -490,9 +625,29 @@ public final class PostgresStore: Store {
                 details::text AS details
             FROM audit_events WHERE organization_id = $1
             """
+        if let actor = filter.actor {
+            binds.append(actor)
+            sql += " AND actor = $\(binds.count)"
+        }
+        if let targetID = filter.targetID {
+            binds.append(targetID)
+            sql += " AND target_id = $\(binds.count)"
+        }
+        if let action = filter.action {
+            binds.append(action.rawValue)
+            sql += " AND action = $\(binds.count)"
+        }
+        if let since = filter.since {
+            binds.append(since.timestamp)
+            sql += " AND occurred_at >= $\(binds.count)"
+        }
+        if let until = filter.until {
+            binds.append(until.timestamp)
+            sql += " AND occurred_at < $\(binds.count)"
+        }
         if let cursor {
             binds.append(cursor.sequence)
-            sql += " AND seq < $2"
+            sql += " AND seq < $\(binds.count)"
         }
         binds.append(limit + 1)
         sql += " ORDER BY seq DESC LIMIT $\(binds.count)"
@@ -505,6 +660,39 @@ public final class PostgresStore: Store {
             next = events.last.map { AuditCursor(sequence: $0.0) }
         }
         return Page(items: events.map(\.1), next: next)
+    }
+
+    // MARK: Service credentials
+
+    public func createServiceCredential(_ credential: ServiceCredentialRecord) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO service_credentials (id, kind, name, digest, created_at)
+                VALUES (\(credential.id), \(credential.kind.rawValue), \(credential.name), \(credential.digest.storageString),
+                    \(credential.createdAt.timestamp))
+                """,
+                logger: self.logger)
+        }
+    }
+
+    public func serviceCredentials() async throws -> [ServiceCredentialRecord] {
+        try await read("SELECT id, kind, name, digest, created_at FROM service_credentials ORDER BY created_at, id").map { row in
+            guard let kind = ServiceCredential.Kind(rawValue: try row["kind"].decode(String.self)),
+                let digest = SecretDigest(storageString: try row["digest"].decode(String.self))
+            else { throw StoreError.corrupt("unreadable service credential") }
+            return ServiceCredentialRecord(
+                id: try row["id"].decode(UUID.self), kind: kind, name: try row["name"].decode(String.self), digest: digest,
+                createdAt: try row["created_at"].decode(Date.self))
+        }
+    }
+
+    public func deleteServiceCredential(id: UUID) async throws {
+        try await transaction { connection in
+            let deleted = try await Self.rows(
+                try await connection.query("DELETE FROM service_credentials WHERE id = \(id) RETURNING id", logger: self.logger))
+            guard !deleted.isEmpty else { throw StoreError.notFound }
+        }
     }
 
     // MARK: Signing keys
@@ -524,7 +712,7 @@ public final class PostgresStore: Store {
             try await connection.query(
                 """
                 INSERT INTO signing_keys (kid, algorithm, sealed_private_key, created_at, retired_at)
-                VALUES (\(key.kid), \(key.algorithm), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.createdAt), \(key.retiredAt))
+                VALUES (\(key.kid), \(key.algorithm), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.createdAt.timestamp), \(key.retiredAt?.timestamp))
                 """,
                 logger: self.logger)
         }
@@ -532,11 +720,12 @@ public final class PostgresStore: Store {
 
     public func rotateSigningKey(to key: SigningKeyRecord) async throws {
         try await transaction { connection in
-            try await connection.query("UPDATE signing_keys SET retired_at = \(key.createdAt) WHERE retired_at IS NULL", logger: self.logger)
+            try await connection.query(
+                "UPDATE signing_keys SET retired_at = \(key.createdAt.timestamp) WHERE retired_at IS NULL", logger: self.logger)
             try await connection.query(
                 """
                 INSERT INTO signing_keys (kid, algorithm, sealed_private_key, created_at, retired_at)
-                VALUES (\(key.kid), \(key.algorithm), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.createdAt), NULL)
+                VALUES (\(key.kid), \(key.algorithm), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.createdAt.timestamp), NULL)
                 """,
                 logger: self.logger)
             try await connection.query("SELECT pg_notify(\(Self.changeChannel), \(Self.signingKeysPayload))", logger: self.logger)
@@ -559,7 +748,17 @@ public final class PostgresStore: Store {
     private static func organization(from row: PostgresRandomAccessRow) throws -> Organization {
         Organization(
             id: OrganizationID(try row["id"].decode(UUID.self)), name: try row["name"].decode(String.self),
-            createdAt: try row["created_at"].decode(Date.self))
+            createdAt: try row["created_at"].decode(Date.self),
+            policy: TokenPolicy(
+                maximumLifetime: try row["max_token_lifetime_seconds"].decode(Double?.self),
+                requireExpiry: try row["require_expiry"].decode(Bool.self)))
+    }
+
+    /// The stored form of an IP fence, as text for a `::jsonb` cast: a JSON array, or `nil` (NULL) for none.
+    private static func cidrs(_ cidrs: [String]) throws -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return cidrs.isEmpty ? nil : String(decoding: try encoder.encode(cidrs), as: UTF8.self)
     }
 
     private static func token(from row: PostgresRandomAccessRow) throws -> APIToken {
@@ -567,13 +766,31 @@ public final class PostgresStore: Store {
             let role = Role(rawValue: try row["role"].decode(String.self)),
             let digest = SecretDigest(storageString: try row["secret_digest"].decode(String.self))
         else { throw StoreError.corrupt("unreadable token row") }
+        var allowedCIDRs: [String] = []
+        if let stored = try row["allowed_cidrs"].decode(String?.self) {
+            guard let parsed = try? JSONDecoder().decode([String].self, from: Data(stored.utf8)) else {
+                throw StoreError.corrupt("unreadable token row")
+            }
+            allowedCIDRs = parsed
+        }
+        var previousSecret: PreviousSecret?
+        if let stored = try row["previous_secret_digest"].decode(String?.self) {
+            guard let previousDigest = SecretDigest(storageString: stored),
+                let generation = try row["previous_secret_generation"].decode(Int?.self),
+                let validUntil = try row["previous_secret_valid_until"].decode(Date?.self)
+            else { throw StoreError.corrupt("unreadable token row") }
+            previousSecret = PreviousSecret(
+                digest: previousDigest, generation: generation, validUntil: validUntil,
+                lastUsedAt: try row["previous_secret_last_used_at"].decode(Date?.self))
+        }
         return APIToken(
             id: id, organizationID: OrganizationID(try row["organization_id"].decode(UUID.self)), name: name, role: role,
             secretDigest: digest, secretGeneration: try row["secret_generation"].decode(Int.self),
             createdAt: try row["created_at"].decode(Date.self), updatedAt: try row["updated_at"].decode(Date.self),
             secretRotatedAt: try row["secret_rotated_at"].decode(Date.self), lastUsedAt: try row["last_used_at"].decode(Date?.self),
-            lastUsedIP: try row["last_used_ip"].decode(String?.self), expiresAt: try row["expires_at"].decode(Date?.self),
-            createdBy: try row["created_by"].decode(String.self))
+            lastUsedIP: try row["last_used_ip"].decode(String?.self), lastUsedUserAgent: try row["last_used_user_agent"].decode(String?.self),
+            secretLastUsedAt: try row["secret_last_used_at"].decode(Date?.self), expiresAt: try row["expires_at"].decode(Date?.self),
+            allowedCIDRs: allowedCIDRs, previousSecret: previousSecret, createdBy: try row["created_by"].decode(String.self))
     }
 
     private static func cluster(from row: PostgresRandomAccessRow) throws -> Cluster {

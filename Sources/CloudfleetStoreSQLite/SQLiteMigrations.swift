@@ -87,5 +87,40 @@ enum SQLiteMigrations {
                 "CREATE INDEX clusters_by_organization ON clusters (organization_id, created_at, id)",
             ]
         ),
+        Migration(
+            version: 3,
+            name: "token hygiene: last use, IP fences, previous secrets, token policies, audit filters, service credentials",
+            statements: [
+                "ALTER TABLE api_tokens ADD COLUMN last_used_user_agent TEXT",
+                "ALTER TABLE api_tokens ADD COLUMN secret_last_used_at INTEGER",
+                // A JSON array of CIDR strings; NULL (or '[]') for no fence.
+                "ALTER TABLE api_tokens ADD COLUMN allowed_cidrs TEXT",
+                "ALTER TABLE api_tokens ADD COLUMN previous_secret_digest TEXT",
+                "ALTER TABLE api_tokens ADD COLUMN previous_secret_generation INTEGER",
+                "ALTER TABLE api_tokens ADD COLUMN previous_secret_valid_until INTEGER",
+                "ALTER TABLE api_tokens ADD COLUMN previous_secret_last_used_at INTEGER",
+                "CREATE INDEX api_tokens_by_secret_digest ON api_tokens (secret_digest)",
+                """
+                CREATE INDEX api_tokens_by_previous_secret_digest ON api_tokens (previous_secret_digest)
+                WHERE previous_secret_digest IS NOT NULL
+                """,
+                "CREATE INDEX api_tokens_by_expiry ON api_tokens (organization_id, expires_at)",
+                "CREATE INDEX api_tokens_by_last_use ON api_tokens (organization_id, last_used_at)",
+                // Seconds, REAL so that any TimeInterval round-trips exactly; NULL for no limit.
+                "ALTER TABLE organizations ADD COLUMN max_token_lifetime_seconds REAL",
+                "ALTER TABLE organizations ADD COLUMN require_expiry INTEGER NOT NULL DEFAULT 0 CHECK (require_expiry IN (0, 1))",
+                "CREATE INDEX audit_events_by_actor ON audit_events (organization_id, actor, seq)",
+                "CREATE INDEX audit_events_by_target ON audit_events (organization_id, target_id, seq)",
+                """
+                CREATE TABLE service_credentials (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    digest TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL
+                ) STRICT
+                """,
+            ]
+        ),
     ]
 }

@@ -136,23 +136,44 @@ public final class SQLiteStore: Store {
 
     // MARK: Organizations
 
+    private static let organizationColumns = "id, name, created_at, max_token_lifetime_seconds, require_expiry"
+
     public func createOrganization(_ organization: Organization, audit: AuditEvent) async throws {
         try await transaction { connection in
             _ = try await connection.query(
-                "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)",
-                [.text(organization.id.description), .text(organization.name), organization.createdAt.sqlite]
+                "INSERT INTO organizations (\(Self.organizationColumns)) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(organization.id.description), .text(organization.name), organization.createdAt.sqlite,
+                    organization.policy.maximumLifetime.map { .float($0) } ?? .null, .integer(organization.policy.requireExpiry ? 1 : 0),
+                ]
             )
             try await Self.insert(audit, on: connection)
         }
     }
 
     public func organization(id: OrganizationID) async throws -> Organization? {
-        try await read("SELECT id, name, created_at FROM organizations WHERE id = ?", [.text(id.description)])
+        try await read("SELECT \(Self.organizationColumns) FROM organizations WHERE id = ?", [.text(id.description)])
             .first.map(Self.organization(from:))
     }
 
+    public func updateOrganizationPolicy(id: OrganizationID, policy: TokenPolicy, audit: AuditEvent) async throws -> Organization {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE organizations SET max_token_lifetime_seconds = ?, require_expiry = ? WHERE id = ?",
+                [policy.maximumLifetime.map { .float($0) } ?? .null, .integer(policy.requireExpiry ? 1 : 0), .text(id.description)]
+            )
+            guard try await Self.changedRows(on: connection) == 1,
+                let row = try await connection.query(
+                    "SELECT \(Self.organizationColumns) FROM organizations WHERE id = ?", [.text(id.description)]
+                ).first
+            else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection)
+            return try Self.organization(from: row)
+        }
+    }
+
     public func listOrganizations(limit: Int) async throws -> [Organization] {
-        try await read("SELECT id, name, created_at FROM organizations ORDER BY created_at, id LIMIT ?", [.integer(max(1, limit))])
+        try await read("SELECT \(Self.organizationColumns) FROM organizations ORDER BY created_at, id LIMIT ?", [.integer(max(1, limit))])
             .map(Self.organization(from:))
     }
 
@@ -164,19 +185,27 @@ public final class SQLiteStore: Store {
 
     private static let tokenColumns = """
         id, organization_id, name, role, secret_digest, secret_generation, created_at, updated_at,
-        secret_rotated_at, last_used_at, last_used_ip, expires_at, created_by
+        secret_rotated_at, last_used_at, last_used_ip, last_used_user_agent, secret_last_used_at, expires_at,
+        allowed_cidrs, previous_secret_digest, previous_secret_generation, previous_secret_valid_until,
+        previous_secret_last_used_at, created_by
         """
 
     public func createToken(_ token: APIToken, audit: AuditEvent) async throws {
         try await transaction { connection in
             _ = try await connection.query(
-                "INSERT INTO api_tokens (id_lower, \(Self.tokenColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                """
+                INSERT INTO api_tokens (id_lower, \(Self.tokenColumns))
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
                 [
                     .text(token.id.lowercased), .text(token.id.rawValue), .text(token.organizationID.description),
                     .text(token.name.rawValue), .text(token.role.rawValue), .text(token.secretDigest.storageString),
                     .integer(token.secretGeneration), token.createdAt.sqlite, token.updatedAt.sqlite,
                     token.secretRotatedAt.sqlite, token.lastUsedAt.sqlite, token.lastUsedIP.sqlite,
-                    token.expiresAt.sqlite, .text(token.createdBy),
+                    token.lastUsedUserAgent.sqlite, token.secretLastUsedAt.sqlite, token.expiresAt.sqlite,
+                    try Self.cidrs(token.allowedCIDRs), token.previousSecret.map { .text($0.digest.storageString) } ?? .null,
+                    token.previousSecret.map { .integer($0.generation) } ?? .null, token.previousSecret?.validUntil.sqlite ?? .null,
+                    token.previousSecret?.lastUsedAt.sqlite ?? .null, .text(token.createdBy),
                 ]
             )
             try await Self.insert(audit, on: connection)
@@ -188,12 +217,36 @@ public final class SQLiteStore: Store {
             .first.map(Self.token(from:))
     }
 
-    public func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws
+    public func token(secretDigest digest: SecretDigest) async throws -> APIToken? {
+        let stored = SQLiteData.text(digest.storageString)
+        // Digests of random secrets never collide; should they, the current secret's token wins.
+        return try await read(
+            """
+            SELECT \(Self.tokenColumns) FROM api_tokens WHERE secret_digest = ? OR previous_secret_digest = ?
+            ORDER BY secret_digest = ? DESC, id LIMIT 1
+            """,
+            [stored, stored, stored]
+        ).first.map(Self.token(from:))
+    }
+
+    public func listTokens(organization: OrganizationID, filter: TokenFilter, after cursor: TokenCursor?, limit: Int) async throws
         -> Page<APIToken, TokenCursor>
     {
         let limit = max(1, limit)
         var sql = "SELECT \(Self.tokenColumns) FROM api_tokens WHERE organization_id = ?"
         var binds: [SQLiteData] = [.text(organization.description)]
+        if let expiringBefore = filter.expiringBefore {
+            sql += " AND expires_at IS NOT NULL AND expires_at <= ?"
+            binds.append(expiringBefore.sqlite)
+            if let now = filter.now {
+                sql += " AND expires_at > ?"
+                binds.append(now.sqlite)
+            }
+        }
+        if let unusedSince = filter.unusedSince {
+            sql += " AND (last_used_at < ? OR (last_used_at IS NULL AND created_at < ?))"
+            binds += [unusedSince.sqlite, unusedSince.sqlite]
+        }
         if let cursor {
             sql += " AND (created_at > ? OR (created_at = ? AND id > ?))"
             binds += [cursor.createdAt.sqlite, cursor.createdAt.sqlite, .text(cursor.id.rawValue)]
@@ -209,6 +262,15 @@ public final class SQLiteStore: Store {
         return Page(items: tokens, next: next)
     }
 
+    public func tokenCountsByRole() async throws -> [Role: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: Role.allCases.map { ($0, 0) })
+        for row in try await read("SELECT role, COUNT(*) AS n FROM api_tokens GROUP BY role") {
+            guard let role = Role(rawValue: try row.text("role")) else { throw StoreError.corrupt("unknown token role") }
+            counts[role] = try row.int("n")
+        }
+        return counts
+    }
+
     public func tokenCount(organization: OrganizationID) async throws -> Int {
         try await read("SELECT COUNT(*) AS n FROM api_tokens WHERE organization_id = ?", [.text(organization.description)])
             .first?.column("n")?.integer ?? 0
@@ -220,11 +282,15 @@ public final class SQLiteStore: Store {
         try await transaction { connection in
             _ = try await connection.query(
                 """
-                UPDATE api_tokens SET name = COALESCE(?, name), role = COALESCE(?, role), updated_at = ?
+                UPDATE api_tokens SET name = COALESCE(?, name), role = COALESCE(?, role),
+                    expires_at = CASE WHEN ? THEN ? ELSE expires_at END,
+                    allowed_cidrs = CASE WHEN ? THEN ? ELSE allowed_cidrs END, updated_at = ?
                 WHERE id = ? AND organization_id = ?
                 """,
                 [
                     change.name.map { .text($0.rawValue) } ?? .null, change.role.map { .text($0.rawValue) } ?? .null,
+                    .integer(change.expiresAt == nil ? 0 : 1), change.expiresAt.flatMap { $0 }.sqlite,
+                    .integer(change.allowedCIDRs == nil ? 0 : 1), try Self.cidrs(change.allowedCIDRs ?? []),
                     at.sqlite, .text(id.rawValue), .text(organization.description),
                 ]
             )
@@ -232,21 +298,60 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func replaceSecret(id: TokenID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
+    public func replaceSecret(
+        id: TokenID, organization: OrganizationID, digest: SecretDigest, previousValidUntil: Date?, at: Date, audit: AuditEvent
+    ) async throws -> APIToken {
+        let keep = SQLiteData.integer(previousValidUntil == nil ? 0 : 1)
+        return try await transaction { connection in
+            // Every right-hand side reads the row as it was, so the replaced secret moves to the previous slot with
+            // its own last use.
+            _ = try await connection.query(
+                """
+                UPDATE api_tokens
+                SET secret_digest = ?, secret_generation = secret_generation + 1, secret_rotated_at = ?, updated_at = ?,
+                    secret_last_used_at = NULL,
+                    previous_secret_digest = CASE WHEN ? THEN secret_digest END,
+                    previous_secret_generation = CASE WHEN ? THEN secret_generation END,
+                    previous_secret_valid_until = ?,
+                    previous_secret_last_used_at = CASE WHEN ? THEN secret_last_used_at END
+                WHERE id = ? AND organization_id = ?
+                """,
+                [
+                    .text(digest.storageString), at.sqlite, at.sqlite, keep, keep, previousValidUntil.sqlite, keep,
+                    .text(id.rawValue), .text(organization.description),
+                ]
+            )
+            return try await Self.finishChange(id: id, audit: audit, on: connection)
+        }
+    }
+
+    public func revokeLeakedSecret(id: TokenID, leaked: SecretDigest, replacement: SecretDigest, at: Date, audit: AuditEvent)
         async throws -> APIToken
     {
         try await transaction { connection in
             _ = try await connection.query(
                 """
                 UPDATE api_tokens
-                SET secret_digest = ?, secret_generation = secret_generation + 1, secret_rotated_at = ?, updated_at = ?
-                WHERE id = ? AND organization_id = ?
+                SET secret_digest = ?, secret_generation = secret_generation + 1, secret_rotated_at = ?, updated_at = ?,
+                    secret_last_used_at = NULL, \(Self.noPreviousSecret)
+                WHERE id = ? AND secret_digest = ?
                 """,
-                [.text(digest.storageString), at.sqlite, at.sqlite, .text(id.rawValue), .text(organization.description)]
+                [.text(replacement.storageString), at.sqlite, at.sqlite, .text(id.rawValue), .text(leaked.storageString)]
             )
+            if try await Self.changedRows(on: connection) == 0 {
+                _ = try await connection.query(
+                    "UPDATE api_tokens SET updated_at = ?, \(Self.noPreviousSecret) WHERE id = ? AND previous_secret_digest = ?",
+                    [at.sqlite, .text(id.rawValue), .text(leaked.storageString)]
+                )
+            }
             return try await Self.finishChange(id: id, audit: audit, on: connection)
         }
     }
+
+    private static let noPreviousSecret = """
+        previous_secret_digest = NULL, previous_secret_generation = NULL, previous_secret_valid_until = NULL,
+        previous_secret_last_used_at = NULL
+        """
 
     /// After an UPDATE: fails with `notFound` if it touched no row, else records the audit event and returns
     /// the row as it is now.
@@ -276,13 +381,35 @@ public final class SQLiteStore: Store {
         guard !usages.isEmpty else { return }
         try await transaction { connection in
             for usage in usages {
+                let id = SQLiteData.text(usage.tokenID.rawValue)
                 _ = try await connection.query(
                     """
-                    UPDATE api_tokens SET last_used_at = ?, last_used_ip = ?
+                    UPDATE api_tokens SET last_used_at = ?, last_used_ip = ?, last_used_user_agent = ?
                     WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)
                     """,
-                    [usage.at.sqlite, usage.sourceIP.sqlite, .text(usage.tokenID.rawValue), usage.at.sqlite]
+                    [usage.at.sqlite, usage.sourceIP.sqlite, usage.userAgent.sqlite, id, usage.at.sqlite]
                 )
+                switch usage.slot {
+                case .current:
+                    _ = try await connection.query(
+                        """
+                        UPDATE api_tokens SET secret_last_used_at = ?
+                        WHERE id = ? AND (secret_last_used_at IS NULL OR secret_last_used_at < ?)
+                            AND secret_rotated_at <= ?
+                        """,
+                        // A use written behind that happened before the last rotation belongs to the old secret.
+                        [usage.at.sqlite, id, usage.at.sqlite, usage.at.sqlite]
+                    )
+                case .previous:
+                    _ = try await connection.query(
+                        """
+                        UPDATE api_tokens SET previous_secret_last_used_at = ?
+                        WHERE id = ? AND previous_secret_digest IS NOT NULL
+                            AND (previous_secret_last_used_at IS NULL OR previous_secret_last_used_at < ?)
+                        """,
+                        [usage.at.sqlite, id, usage.at.sqlite]
+                    )
+                }
             }
         }
     }
@@ -382,7 +509,11 @@ public final class SQLiteStore: Store {
         )
     }
 
-    public func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws
+    public func recordAuditEvent(_ event: AuditEvent) async throws {
+        try await transaction { connection in try await Self.insert(event, on: connection) }
+    }
+
+    public func listAuditEvents(organization: OrganizationID, filter: AuditFilter, after cursor: AuditCursor?, limit: Int) async throws
         -> Page<AuditEvent, AuditCursor>
     {
         let limit = max(1, limit)
@@ -391,6 +522,26 @@ public final class SQLiteStore: Store {
                 outcome, details FROM audit_events WHERE organization_id = ?
             """
         var binds: [SQLiteData] = [.text(organization.description)]
+        if let actor = filter.actor {
+            sql += " AND actor = ?"
+            binds.append(.text(actor))
+        }
+        if let targetID = filter.targetID {
+            sql += " AND target_id = ?"
+            binds.append(.text(targetID))
+        }
+        if let action = filter.action {
+            sql += " AND action = ?"
+            binds.append(.text(action.rawValue))
+        }
+        if let since = filter.since {
+            sql += " AND occurred_at >= ?"
+            binds.append(since.sqlite)
+        }
+        if let until = filter.until {
+            sql += " AND occurred_at < ?"
+            binds.append(until.sqlite)
+        }
         if let cursor {
             sql += " AND seq < ?"
             binds.append(.integer(Int(cursor.sequence)))
@@ -405,6 +556,36 @@ public final class SQLiteStore: Store {
             next = events.last.map { AuditCursor(sequence: $0.0) }
         }
         return Page(items: events.map(\.1), next: next)
+    }
+
+    // MARK: Service credentials
+
+    public func createServiceCredential(_ credential: ServiceCredentialRecord) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO service_credentials (id, kind, name, digest, created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(credential.id.uuidString.lowercased()), .text(credential.kind.rawValue), .text(credential.name),
+                    .text(credential.digest.storageString), credential.createdAt.sqlite,
+                ]
+            )
+        }
+    }
+
+    public func serviceCredentials() async throws -> [ServiceCredentialRecord] {
+        try await read("SELECT id, kind, name, digest, created_at FROM service_credentials ORDER BY created_at, id").map { row in
+            guard let id = UUID(uuidString: try row.text("id")), let kind = ServiceCredential.Kind(rawValue: try row.text("kind")),
+                let digest = SecretDigest(storageString: try row.text("digest"))
+            else { throw StoreError.corrupt("unreadable service credential") }
+            return ServiceCredentialRecord(id: id, kind: kind, name: try row.text("name"), digest: digest, createdAt: try row.date("created_at"))
+        }
+    }
+
+    public func deleteServiceCredential(id: UUID) async throws {
+        try await transaction { connection in
+            _ = try await connection.query("DELETE FROM service_credentials WHERE id = ?", [.text(id.uuidString.lowercased())])
+            guard try await Self.changedRows(on: connection) == 1 else { throw StoreError.notFound }
+        }
     }
 
     // MARK: Signing keys
@@ -449,7 +630,17 @@ public final class SQLiteStore: Store {
 
     private static func organization(from row: SQLiteRow) throws -> Organization {
         guard let id = OrganizationID(try row.text("id")) else { throw StoreError.corrupt("bad organization id") }
-        return Organization(id: id, name: try row.text("name"), createdAt: try row.date("created_at"))
+        let lifetime = row.column("max_token_lifetime_seconds")
+        let policy = TokenPolicy(
+            maximumLifetime: lifetime.flatMap { $0.isNull ? nil : $0.double }, requireExpiry: try row.int("require_expiry") != 0)
+        return Organization(id: id, name: try row.text("name"), createdAt: try row.date("created_at"), policy: policy)
+    }
+
+    /// The stored form of an IP fence: a JSON array, or NULL for none.
+    private static func cidrs(_ cidrs: [String]) throws -> SQLiteData {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return cidrs.isEmpty ? .null : .text(String(decoding: try encoder.encode(cidrs), as: UTF8.self))
     }
 
     private static func token(from row: SQLiteRow) throws -> APIToken {
@@ -457,12 +648,29 @@ public final class SQLiteStore: Store {
             let name = try? TokenName(try row.text("name")), let role = Role(rawValue: try row.text("role")),
             let digest = SecretDigest(storageString: try row.text("secret_digest"))
         else { throw StoreError.corrupt("unreadable token row") }
+        var allowedCIDRs: [String] = []
+        if let stored = row.column("allowed_cidrs")?.string {
+            guard let parsed = try? JSONDecoder().decode([String].self, from: Data(stored.utf8)) else {
+                throw StoreError.corrupt("unreadable token row")
+            }
+            allowedCIDRs = parsed
+        }
+        var previousSecret: PreviousSecret?
+        if let stored = row.column("previous_secret_digest")?.string {
+            guard let previousDigest = SecretDigest(storageString: stored), let validUntil = try row.optionalDate("previous_secret_valid_until")
+            else { throw StoreError.corrupt("unreadable token row") }
+            previousSecret = PreviousSecret(
+                digest: previousDigest, generation: try row.int("previous_secret_generation"), validUntil: validUntil,
+                lastUsedAt: try row.optionalDate("previous_secret_last_used_at"))
+        }
         return APIToken(
             id: id, organizationID: organizationID, name: name, role: role, secretDigest: digest,
             secretGeneration: try row.int("secret_generation"), createdAt: try row.date("created_at"),
             updatedAt: try row.date("updated_at"), secretRotatedAt: try row.date("secret_rotated_at"),
             lastUsedAt: try row.optionalDate("last_used_at"), lastUsedIP: row.column("last_used_ip")?.string,
-            expiresAt: try row.optionalDate("expires_at"), createdBy: try row.text("created_by")
+            lastUsedUserAgent: row.column("last_used_user_agent")?.string, secretLastUsedAt: try row.optionalDate("secret_last_used_at"),
+            expiresAt: try row.optionalDate("expires_at"), allowedCIDRs: allowedCIDRs, previousSecret: previousSecret,
+            createdBy: try row.text("created_by")
         )
     }
 

@@ -24,20 +24,33 @@ final class CountingStore: Store {
         try await base.createOrganization(organization, audit: audit)
     }
     func organization(id: OrganizationID) async throws -> Organization? { try await base.organization(id: id) }
+    func updateOrganizationPolicy(id: OrganizationID, policy: TokenPolicy, audit: AuditEvent) async throws -> Organization {
+        try await base.updateOrganizationPolicy(id: id, policy: policy, audit: audit)
+    }
     func listOrganizations(limit: Int) async throws -> [Organization] { try await base.listOrganizations(limit: limit) }
     func organizationCount() async throws -> Int { try await base.organizationCount() }
     func createToken(_ token: APIToken, audit: AuditEvent) async throws { try await base.createToken(token, audit: audit) }
-    func listTokens(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws -> Page<APIToken, TokenCursor> {
-        try await base.listTokens(organization: organization, after: cursor, limit: limit)
+    func token(secretDigest digest: SecretDigest) async throws -> APIToken? { try await base.token(secretDigest: digest) }
+    func listTokens(organization: OrganizationID, filter: TokenFilter, after cursor: TokenCursor?, limit: Int) async throws
+        -> Page<APIToken, TokenCursor>
+    {
+        try await base.listTokens(organization: organization, filter: filter, after: cursor, limit: limit)
     }
+    func tokenCountsByRole() async throws -> [Role: Int] { try await base.tokenCountsByRole() }
     func tokenCount(organization: OrganizationID) async throws -> Int { try await base.tokenCount(organization: organization) }
     func updateToken(id: TokenID, organization: OrganizationID, change: TokenChange, at: Date, audit: AuditEvent) async throws -> APIToken {
         try await base.updateToken(id: id, organization: organization, change: change, at: at, audit: audit)
     }
-    func replaceSecret(id: TokenID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent) async throws
+    func replaceSecret(
+        id: TokenID, organization: OrganizationID, digest: SecretDigest, previousValidUntil: Date?, at: Date, audit: AuditEvent
+    ) async throws -> APIToken {
+        try await base.replaceSecret(
+            id: id, organization: organization, digest: digest, previousValidUntil: previousValidUntil, at: at, audit: audit)
+    }
+    func revokeLeakedSecret(id: TokenID, leaked: SecretDigest, replacement: SecretDigest, at: Date, audit: AuditEvent) async throws
         -> APIToken
     {
-        try await base.replaceSecret(id: id, organization: organization, digest: digest, at: at, audit: audit)
+        try await base.revokeLeakedSecret(id: id, leaked: leaked, replacement: replacement, at: at, audit: audit)
     }
     func deleteToken(id: TokenID, organization: OrganizationID, audit: AuditEvent) async throws {
         try await base.deleteToken(id: id, organization: organization, audit: audit)
@@ -56,9 +69,17 @@ final class CountingStore: Store {
     {
         try await base.replaceWebhookCredential(id: id, organization: organization, digest: digest, at: at, audit: audit)
     }
-    func listAuditEvents(organization: OrganizationID, after cursor: AuditCursor?, limit: Int) async throws -> Page<AuditEvent, AuditCursor> {
-        try await base.listAuditEvents(organization: organization, after: cursor, limit: limit)
+    func listAuditEvents(organization: OrganizationID, filter: AuditFilter, after cursor: AuditCursor?, limit: Int) async throws
+        -> Page<AuditEvent, AuditCursor>
+    {
+        try await base.listAuditEvents(organization: organization, filter: filter, after: cursor, limit: limit)
     }
+    func recordAuditEvent(_ event: AuditEvent) async throws { try await base.recordAuditEvent(event) }
+    func createServiceCredential(_ credential: ServiceCredentialRecord) async throws {
+        try await base.createServiceCredential(credential)
+    }
+    func serviceCredentials() async throws -> [ServiceCredentialRecord] { try await base.serviceCredentials() }
+    func deleteServiceCredential(id: UUID) async throws { try await base.deleteServiceCredential(id: id) }
     func signingKeys() async throws -> [SigningKeyRecord] { try await base.signingKeys() }
     func addSigningKey(_ key: SigningKeyRecord) async throws { try await base.addSigningKey(key) }
     func rotateSigningKey(to key: SigningKeyRecord) async throws { try await base.rotateSigningKey(to: key) }

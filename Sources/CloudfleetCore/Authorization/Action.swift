@@ -8,6 +8,7 @@ public enum Action: String, Sendable, CaseIterable {
     case deleteToken = "tokens.delete"
     case readOrganization = "organization.read"
     case listAuditEvents = "audit_events.list"
+    case updateOrganizationPolicy = "organization.policy.update"
     case listClusters = "clusters.list"
     case readCluster = "clusters.read"
     case createCluster = "clusters.create"
@@ -20,7 +21,8 @@ public enum Action: String, Sendable, CaseIterable {
     public var isRead: Bool {
         switch self {
         case .listTokens, .readToken, .readOrganization, .listAuditEvents, .listClusters, .readCluster, .issueClusterToken: true
-        case .createToken, .updateToken, .regenerateTokenSecret, .deleteToken, .createCluster, .deleteCluster, .issueWebhookCredential:
+        case .createToken, .updateToken, .regenerateTokenSecret, .deleteToken, .createCluster, .deleteCluster, .issueWebhookCredential,
+            .updateOrganizationPolicy:
             false
         }
     }

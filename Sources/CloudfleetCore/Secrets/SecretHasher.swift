@@ -19,6 +19,16 @@ public struct SecretHasher: Sendable {
         digest(revealed: credential.reveal)
     }
 
+    /// The digest to store for a service credential.
+    public func digest(_ credential: ServiceCredential) -> SecretDigest {
+        digest(revealed: credential.reveal)
+    }
+
+    /// Whether `credential` matches `digest`, compared in constant time.
+    public func verify(_ credential: ServiceCredential, against digest: SecretDigest) -> Bool {
+        verify(revealed: credential.reveal, against: digest)
+    }
+
     /// Whether `secret` matches `digest`, compared in constant time.
     public func verify(_ secret: TokenSecret, against digest: SecretDigest) -> Bool {
         verify(revealed: secret.reveal, against: digest)

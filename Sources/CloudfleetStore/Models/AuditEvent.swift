@@ -38,3 +38,24 @@ public struct AuditEvent: Sendable, Equatable {
         self.details = details
     }
 }
+
+/// Narrows the audit trail; `nil` fields do not filter.
+public struct AuditFilter: Sendable, Equatable {
+    /// Exact actor, such as `token:2iKo4Asy51EUx2gpJFW76t`.
+    public var actor: String?
+    /// Events whose target is this ID (a token or cluster ID).
+    public var targetID: String?
+    public var action: AuditAction?
+    /// Events at or after this instant.
+    public var since: Date?
+    /// Events before this instant.
+    public var until: Date?
+
+    public init(actor: String? = nil, targetID: String? = nil, action: AuditAction? = nil, since: Date? = nil, until: Date? = nil) {
+        self.actor = actor
+        self.targetID = targetID
+        self.action = action
+        self.since = since
+        self.until = until
+    }
+}
