@@ -1,4 +1,5 @@
 import CloudfleetCore
+import CloudfleetStore
 import Foundation
 import Hummingbird
 import NIOCore
@@ -8,6 +9,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by the authentication middleware; `nil` on the few public routes.
     public var principal: Principal?
+    /// Which secret of the principal's token authenticated the request.
+    public var secretSlot: SecretSlot = .current
     /// The peer's address, `nil` in router tests.
     public let remoteAddress: SocketAddress?
 

@@ -50,24 +50,34 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     let keyring = try await SigningKeyring.load(store: dependencies.store, serverKey: dependencies.serverKey, now: dependencies.clock())
     let signingKeys = SigningKeys(
         keyring, store: dependencies.store, serverKey: dependencies.serverKey, logger: logger, clock: dependencies.clock)
+    let usage = UsageRecorder(store: dependencies.store, flushInterval: configuration.usageFlushInterval, logger: logger)
+    let rotation = SecretRotation(idleRetirement: configuration.previousSecretIdleRetirement)
+    let metrics = ServerMetrics()
     let authenticator = Authenticator(
         store: dependencies.store, cache: services.cache, hasher: services.hasher, signingKeys: signingKeys, issuer: configuration.issuer,
         audience: "cloudfleet-api", accessTokenLifetime: configuration.accessTokenLifetime, verifiedAccessTokens: AccessTokenCache(),
-        clock: dependencies.clock)
-    let usage = UsageRecorder(store: dependencies.store, flushInterval: configuration.usageFlushInterval, logger: logger)
+        usage: usage, rotation: rotation, metrics: metrics, clock: dependencies.clock)
+    let gate = AuthenticationGate(
+        authenticator: authenticator, limiter: FailureLimiter(), auditor: FailureAuditor(store: dependencies.store, logger: logger),
+        usage: usage, metrics: metrics, clock: dependencies.clock)
+    let serviceCredentials = ServiceCredentials(store: dependencies.store, hasher: services.hasher, clock: dependencies.clock)
 
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: RequestLogMiddleware(metrics: metrics))
+    router.add(middleware: ErrorMiddleware(metrics: metrics))
     HealthController(store: dependencies.store).addRoutes(to: router)
-    OAuthTokenController(authenticator: authenticator, usage: usage, clock: dependencies.clock).addRoutes(to: router)
+    MetricsController(services: serviceCredentials, metrics: metrics, store: dependencies.store).addRoutes(to: router)
+    SecretsReportController(services: serviceCredentials, tokens: services.tokens).addRoutes(to: router)
+    OAuthTokenController(authenticator: authenticator, gate: gate).addRoutes(to: router)
     // The webhook's caller is a kube-apiserver with its cluster's credential, not a token: outside the /v1 group.
-    TokenReviewController(directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage)
-        .addRoutes(to: router)
+    TokenReviewController(
+        directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage, metrics: metrics
+    )
+    .addRoutes(to: router)
     OIDCController(issuer: configuration.issuer, signingKeys: signingKeys).addRoutes(to: router)
-    let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator, usage: usage, clock: dependencies.clock))
-    TokensController(tokens: services.tokens).addRoutes(to: v1)
-    OrganizationController(store: dependencies.store).addRoutes(to: v1)
+    let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(gate: gate))
+    TokensController(tokens: services.tokens, rotation: rotation, clock: dependencies.clock).addRoutes(to: v1)
+    OrganizationController(store: dependencies.store, clock: dependencies.clock).addRoutes(to: v1)
     let endpoints = KubernetesEndpoints(
         issuer: configuration.issuer, issuerCABundle: try configuration.tlsCABundlePath.map { try TLSFiles.readCABundle($0) })
     ClustersController(

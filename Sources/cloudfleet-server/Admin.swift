@@ -9,7 +9,10 @@ import Logging
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bootstrap and break-glass commands that work directly on the configured database.",
-        subcommands: [CreateOrganization.self, CreateToken.self, RotateSigningKey.self]
+        subcommands: [
+            CreateOrganization.self, CreateToken.self, RotateSigningKey.self, CreateServiceCredential.self, ListServiceCredentials.self,
+            DeleteServiceCredential.self,
+        ]
     )
 }
 
@@ -85,6 +88,95 @@ extension Admin {
                     "role": issued.token.role.rawValue, "secret": issued.secret.reveal,
                 ])
             }
+        }
+    }
+}
+
+extension ServiceCredential.Kind: ExpressibleByArgument {}
+
+extension Admin {
+    struct CreateServiceCredential: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create-service-credential",
+            abstract: "Create a credential for a secret scanner or a metrics scraper and print it (shown only this once).",
+            discussion: """
+                secret-scanner: POST /v1/secrets/report (leaked secrets are revoked and audited with NAME as reporter).                 metrics: GET /metrics. Both present it as `Authorization: Bearer cfsvc_…`.
+                """)
+
+        @OptionGroup var options: ServerOptions
+        @Option(help: "secret-scanner or metrics.") var kind: ServiceCredential.Kind
+        @Option(help: "Who uses it, such as github-secret-scanning (1-100 printable characters).") var name: String
+        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+
+        func run() async throws {
+            let validated: TokenName
+            do {
+                validated = try TokenName(name)
+            } catch {
+                throw fail("error: --name \(error.reason)", code: 2)
+            }
+            let dependencies = try await AdminContext.dependencies(options)
+            let credential = ServiceCredential.generate()
+            let record = ServiceCredentialRecord(
+                kind: kind, name: validated.rawValue, digest: SecretHasher(serverKey: dependencies.serverKey).digest(credential),
+                createdAt: Date())
+            try await AdminContext.closing(dependencies.store) {
+                try await AdminContext.userFacing { try await dependencies.store.createServiceCredential(record) }
+            }
+            switch output {
+            case .text:
+                print(
+                    """
+                    Service credential ID: \(record.id.uuidString.lowercased())
+                    Kind:                  \(kind.rawValue)
+                    Name:                  \(record.name)
+                    Credential:            \(credential.reveal)
+
+                    Store the credential now: it is shown only this once.
+                    """)
+            case .json:
+                try AdminContext.printJSON([
+                    "id": record.id.uuidString.lowercased(), "kind": kind.rawValue, "name": record.name, "credential": credential.reveal,
+                ])
+            }
+        }
+    }
+
+    struct ListServiceCredentials: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list-service-credentials", abstract: "List service credentials (never their values).")
+
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let dependencies = try await AdminContext.dependencies(options)
+            let records = try await AdminContext.closing(dependencies.store) { try await dependencies.store.serviceCredentials() }
+            for record in records {
+                print("\(record.id.uuidString.lowercased())  \(record.kind.rawValue)  \(record.name)  \(record.createdAt.formatted(.iso8601))")
+            }
+        }
+    }
+
+    struct DeleteServiceCredential: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "delete-service-credential", abstract: "Delete a service credential; it stops working within seconds.")
+
+        @OptionGroup var options: ServerOptions
+        @Option(help: "ID from list-service-credentials.") var id: String
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("--id must be a service credential ID (a UUID)") }
+        }
+
+        func run() async throws {
+            guard let uuid = UUID(uuidString: id) else { throw ExitCode(64) }
+            let dependencies = try await AdminContext.dependencies(options)
+            do {
+                try await AdminContext.closing(dependencies.store) { try await dependencies.store.deleteServiceCredential(id: uuid) }
+            } catch StoreError.notFound {
+                throw fail("error: no service credential \(id)", code: 4)
+            }
+            print("Service credential \(id) deleted.")
         }
     }
 }

@@ -27,6 +27,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Cluster-token lifetime in seconds. Env: CLOUDFLEET_CLUSTER_TOKEN_LIFETIME. Default: 600.")
     var clusterTokenLifetime: Int?
 
+    @Option(
+        help:
+            "Seconds the previous secret of a token regenerated with a grace period must be idle, after the new one was used, to be retired early. Env: CLOUDFLEET_PREVIOUS_SECRET_IDLE_RETIREMENT. Default: 900."
+    )
+    var previousSecretIdleRetirement: Int?
+
     @Option(help: "PEM certificate chain to serve HTTPS with. Env: CLOUDFLEET_TLS_CERT. Default: plain HTTP.")
     var tlsCert: String?
 
@@ -46,6 +52,9 @@ struct ServerOptions: ParsableArguments {
         }
         if let lifetime = try integer("CLOUDFLEET_CLUSTER_TOKEN_LIFETIME", clusterTokenLifetime), !(60...3600).contains(lifetime) {
             throw ValidationError("--cluster-token-lifetime must be from 60 to 3600 seconds")
+        }
+        if let idle = try integer("CLOUDFLEET_PREVIOUS_SECRET_IDLE_RETIREMENT", previousSecretIdleRetirement), !(60...604_800).contains(idle) {
+            throw ValidationError("--previous-secret-idle-retirement must be from 60 to 604800 seconds")
         }
         if (env("CLOUDFLEET_TLS_CERT", tlsCert) == nil) != (env("CLOUDFLEET_TLS_KEY", tlsKey) == nil) {
             throw ValidationError("--tls-cert and --tls-key go together: give both or neither")
@@ -67,6 +76,9 @@ struct ServerOptions: ParsableArguments {
         if let lifetime = try resolvedLifetime() { configuration.accessTokenLifetime = TimeInterval(lifetime) }
         if let lifetime = try integer("CLOUDFLEET_CLUSTER_TOKEN_LIFETIME", clusterTokenLifetime) {
             configuration.clusterTokenLifetime = TimeInterval(lifetime)
+        }
+        if let idle = try integer("CLOUDFLEET_PREVIOUS_SECRET_IDLE_RETIREMENT", previousSecretIdleRetirement) {
+            configuration.previousSecretIdleRetirement = TimeInterval(idle)
         }
         configuration.tlsCertificatePath = env("CLOUDFLEET_TLS_CERT", tlsCert)
         configuration.tlsKeyPath = env("CLOUDFLEET_TLS_KEY", tlsKey)

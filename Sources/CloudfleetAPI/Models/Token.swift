@@ -14,13 +14,22 @@ public struct Token: Codable, Sendable, Equatable {
     public var secretRotatedAt: Date
     public var lastUsedAt: Date?
     public var lastUsedIP: String?
+    public var lastUsedUserAgent: String?
+    /// Last use of the current secret.
+    public var secretLastUsedAt: Date?
     public var expiresAt: Date?
+    /// Networks the token may be used from; empty means anywhere.
+    public var allowedCIDRs: [String]
+    /// Until when the previous secret is still accepted, while a regeneration's grace period runs; else `null`.
+    public var previousSecretValidUntil: Date?
+    public var previousSecretLastUsedAt: Date?
     public var createdBy: String
 
     public init(
         id: String, name: String, role: String, organizationID: String, kubernetesUsername: String, secretGeneration: Int,
-        createdAt: Date, updatedAt: Date, secretRotatedAt: Date, lastUsedAt: Date?, lastUsedIP: String?, expiresAt: Date?,
-        createdBy: String
+        createdAt: Date, updatedAt: Date, secretRotatedAt: Date, lastUsedAt: Date?, lastUsedIP: String?, lastUsedUserAgent: String? = nil,
+        secretLastUsedAt: Date? = nil, expiresAt: Date?, allowedCIDRs: [String] = [], previousSecretValidUntil: Date? = nil,
+        previousSecretLastUsedAt: Date? = nil, createdBy: String
     ) {
         self.id = id
         self.name = name
@@ -33,7 +42,12 @@ public struct Token: Codable, Sendable, Equatable {
         self.secretRotatedAt = secretRotatedAt
         self.lastUsedAt = lastUsedAt
         self.lastUsedIP = lastUsedIP
+        self.lastUsedUserAgent = lastUsedUserAgent
+        self.secretLastUsedAt = secretLastUsedAt
         self.expiresAt = expiresAt
+        self.allowedCIDRs = allowedCIDRs
+        self.previousSecretValidUntil = previousSecretValidUntil
+        self.previousSecretLastUsedAt = previousSecretLastUsedAt
         self.createdBy = createdBy
     }
 
@@ -47,7 +61,12 @@ public struct Token: Codable, Sendable, Equatable {
         case secretRotatedAt = "secret_rotated_at"
         case lastUsedAt = "last_used_at"
         case lastUsedIP = "last_used_ip"
+        case lastUsedUserAgent = "last_used_user_agent"
+        case secretLastUsedAt = "secret_last_used_at"
         case expiresAt = "expires_at"
+        case allowedCIDRs = "allowed_cidrs"
+        case previousSecretValidUntil = "previous_secret_valid_until"
+        case previousSecretLastUsedAt = "previous_secret_last_used_at"
         case createdBy = "created_by"
     }
 
@@ -64,7 +83,12 @@ public struct Token: Codable, Sendable, Equatable {
         try container.encode(secretRotatedAt, forKey: .secretRotatedAt)
         try container.encode(lastUsedAt, forKey: .lastUsedAt)
         try container.encode(lastUsedIP, forKey: .lastUsedIP)
+        try container.encode(lastUsedUserAgent, forKey: .lastUsedUserAgent)
+        try container.encode(secretLastUsedAt, forKey: .secretLastUsedAt)
         try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(allowedCIDRs, forKey: .allowedCIDRs)
+        try container.encode(previousSecretValidUntil, forKey: .previousSecretValidUntil)
+        try container.encode(previousSecretLastUsedAt, forKey: .previousSecretLastUsedAt)
         try container.encode(createdBy, forKey: .createdBy)
     }
 }
@@ -121,17 +145,95 @@ public struct OrganizationInfo: Codable, Sendable, Equatable {
     public var name: String
     public var createdAt: Date
     public var tokenCount: Int
+    public var policy: TokenPolicyInfo
 
-    public init(id: String, name: String, createdAt: Date, tokenCount: Int) {
+    public init(id: String, name: String, createdAt: Date, tokenCount: Int, policy: TokenPolicyInfo = TokenPolicyInfo()) {
         self.id = id
         self.name = name
         self.createdAt = createdAt
         self.tokenCount = tokenCount
+        self.policy = policy
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, name
+        case id, name, policy
         case createdAt = "created_at"
         case tokenCount = "token_count"
+    }
+}
+
+/// An organization's token policy on the wire: the longest lifetime in seconds (`null` for none) and whether an
+/// expiry is required.
+public struct TokenPolicyInfo: Codable, Sendable, Equatable {
+    public var maxTokenLifetimeSeconds: Int?
+    public var requireExpiry: Bool
+
+    public init(maxTokenLifetimeSeconds: Int? = nil, requireExpiry: Bool = false) {
+        self.maxTokenLifetimeSeconds = maxTokenLifetimeSeconds
+        self.requireExpiry = requireExpiry
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxTokenLifetimeSeconds = "max_token_lifetime_seconds"
+        case requireExpiry = "require_expiry"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(maxTokenLifetimeSeconds, forKey: .maxTokenLifetimeSeconds)
+        try container.encode(requireExpiry, forKey: .requireExpiry)
+    }
+}
+
+/// One audit event on the wire (never a secret).
+public struct AuditEventInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var occurredAt: Date
+    public var actor: String
+    public var action: String
+    public var targetType: String
+    public var targetID: String
+    public var sourceIP: String?
+    public var requestID: String?
+    public var outcome: String
+    public var details: [String: String]
+
+    public init(
+        id: String, occurredAt: Date, actor: String, action: String, targetType: String, targetID: String, sourceIP: String?,
+        requestID: String?, outcome: String, details: [String: String]
+    ) {
+        self.id = id
+        self.occurredAt = occurredAt
+        self.actor = actor
+        self.action = action
+        self.targetType = targetType
+        self.targetID = targetID
+        self.sourceIP = sourceIP
+        self.requestID = requestID
+        self.outcome = outcome
+        self.details = details
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, actor, action, outcome, details
+        case occurredAt = "occurred_at"
+        case targetType = "target_type"
+        case targetID = "target_id"
+        case sourceIP = "source_ip"
+        case requestID = "request_id"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(occurredAt, forKey: .occurredAt)
+        try container.encode(actor, forKey: .actor)
+        try container.encode(action, forKey: .action)
+        try container.encode(targetType, forKey: .targetType)
+        try container.encode(targetID, forKey: .targetID)
+        try container.encode(sourceIP, forKey: .sourceIP)
+        try container.encode(requestID, forKey: .requestID)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encode(details, forKey: .details)
     }
 }

@@ -7,3 +7,9 @@ extension HTTPField.Name {
     /// `Pragma`, for `no-cache` beside `Cache-Control: no-store` on responses holding a credential.
     static let pragma = HTTPField.Name("Pragma")!
 }
+
+extension HTTPField.Name {
+    /// `Cloudfleet-Token-Expires-At`: when the authenticating token expires (ISO 8601), on every response to a
+    /// token that has an expiry, so clients can warn before it happens.
+    static let tokenExpiresAt = HTTPField.Name("Cloudfleet-Token-Expires-At")!
+}

@@ -5,7 +5,7 @@ extension Token: ResponseEncodable {}
 extension TokenWithSecret: ResponseEncodable {}
 extension ListPage: ResponseEncodable {}
 extension OrganizationInfo: ResponseEncodable {}
-extension AuditEventResponse: ResponseEncodable {}
+extension AuditEventInfo: ResponseEncodable {}
 extension ClusterInfo: ResponseEncodable {}
 extension ClusterToken: ResponseEncodable {}
 extension WebhookCredentialIssued: ResponseEncodable {}

@@ -7,14 +7,22 @@ import Foundation
 struct CreateTokenRequest: Decodable {
     let name: String
     let role: String
+    let expiresAt: Date?
+    let allowedCIDRs: [String]?
 
-    private enum CodingKeys: String, CodingKey { case name, role }
+    private enum CodingKeys: String, CodingKey {
+        case name, role
+        case expiresAt = "expires_at"
+        case allowedCIDRs = "allowed_cidrs"
+    }
 
     init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["name", "role"])
+        try decoder.rejectUnknownKeys(allowed: ["name", "role", "expires_at", "allowed_cidrs"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.name = try container.decode(String.self, forKey: .name)
         self.role = try container.decode(String.self, forKey: .role)
+        self.expiresAt = try container.decodeIfPresent(String.self, forKey: .expiresAt).map { try parseTimestamp($0, field: "expires_at") }
+        self.allowedCIDRs = try container.decodeIfPresent([String].self, forKey: .allowedCIDRs)
     }
 }
 
@@ -22,20 +30,64 @@ struct CreateTokenRequest: Decodable {
 struct UpdateTokenRequest: Decodable {
     let name: String?
     let role: String?
+    /// Absent: unchanged; `null`: no expiry; a timestamp: the new expiry.
+    let expiresAt: Date??
+    /// Absent: unchanged; `[]`: anywhere.
+    let allowedCIDRs: [String]?
 
-    private enum CodingKeys: String, CodingKey { case name, role }
+    private enum CodingKeys: String, CodingKey {
+        case name, role
+        case expiresAt = "expires_at"
+        case allowedCIDRs = "allowed_cidrs"
+    }
 
     init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["name", "role"])
+        try decoder.rejectUnknownKeys(allowed: ["name", "role", "expires_at", "allowed_cidrs"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        // Absent means "leave as it is"; an explicit null is a mistake, not a request to clear the field.
-        for key in [CodingKeys.name, .role] where try container.contains(key) && container.decodeNil(forKey: key) {
+        // Absent means "leave as it is"; an explicit null is a mistake, not a request to clear the field, except for
+        // expires_at, where null means "never expires".
+        for key in [CodingKeys.name, .role, .allowedCIDRs] where try container.contains(key) && container.decodeNil(forKey: key) {
             throw DecodingError.valueNotFound(
                 String.self, .init(codingPath: decoder.codingPath + [key], debugDescription: "must not be null"))
         }
         self.name = try container.decodeIfPresent(String.self, forKey: .name)
         self.role = try container.decodeIfPresent(String.self, forKey: .role)
+        if container.contains(.expiresAt) {
+            self.expiresAt = .some(
+                try container.decodeNil(forKey: .expiresAt)
+                    ? nil : try parseTimestamp(container.decode(String.self, forKey: .expiresAt), field: "expires_at"))
+        } else {
+            self.expiresAt = nil
+        }
+        self.allowedCIDRs = try container.decodeIfPresent([String].self, forKey: .allowedCIDRs)
     }
+}
+
+/// `POST /v1/tokens/{id}/secret`, whose body is optional.
+struct RegenerateRequest: Decodable {
+    /// How long the previous secret stays valid, such as `1h`; absent means not at all.
+    let gracePeriod: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case gracePeriod = "grace_period"
+    }
+
+    init(gracePeriod: String? = nil) {
+        self.gracePeriod = gracePeriod
+    }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(allowed: ["grace_period"])
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.gracePeriod = try container.decodeIfPresent(String.self, forKey: .gracePeriod)
+    }
+}
+
+/// An RFC 3339 timestamp (with or without fractional seconds).
+func parseTimestamp(_ text: String, field: String) throws -> Date {
+    if let date = try? Date(text, strategy: .iso8601) { return date }
+    if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
+    throw ValidationError(field: field, reason: "must be an RFC 3339 timestamp such as 2027-01-31T00:00:00Z")
 }
 
 /// Parses a role as the API accepts it: exactly `Administrator` or `User`.
@@ -47,68 +99,33 @@ func parseRole(_ value: String) throws(ValidationError) -> Role {
 }
 
 extension Token {
-    /// The API form of a stored token: never its secret or digest.
-    init(_ token: APIToken) {
+    /// The API form of a stored token: never its secret or digest. The previous secret shows only while it is
+    /// still accepted at `now`.
+    init(_ token: APIToken, rotation: SecretRotation, now: Date) {
+        let previousValidUntil = rotation.previousValidUntil(token, now: now)
         self.init(
             id: token.id.rawValue, name: token.name.rawValue, role: token.role.rawValue, organizationID: token.organizationID.description,
             kubernetesUsername: token.id.kubernetesUsername, secretGeneration: token.secretGeneration, createdAt: token.createdAt,
             updatedAt: token.updatedAt, secretRotatedAt: token.secretRotatedAt, lastUsedAt: token.lastUsedAt, lastUsedIP: token.lastUsedIP,
-            expiresAt: token.expiresAt, createdBy: token.createdBy)
+            lastUsedUserAgent: token.lastUsedUserAgent, secretLastUsedAt: token.secretLastUsedAt, expiresAt: token.expiresAt,
+            allowedCIDRs: token.allowedCIDRs, previousSecretValidUntil: previousValidUntil,
+            previousSecretLastUsedAt: previousValidUntil == nil ? nil : token.previousSecret?.lastUsedAt, createdBy: token.createdBy)
     }
 }
 
 extension TokenWithSecret {
     /// A token just created or regenerated, with the only copy of its secret.
-    init(_ issued: TokenService.IssuedSecret) {
-        self.init(token: Token(issued.token), secret: issued.secret.reveal)
+    init(_ issued: TokenService.IssuedSecret, rotation: SecretRotation, now: Date) {
+        self.init(token: Token(issued.token, rotation: rotation, now: now), secret: issued.secret.reveal)
     }
 }
 
-struct AuditEventResponse: Codable, Sendable {
-    let id: String
-    let occurredAt: Date
-    let actor: String
-    let action: String
-    let targetType: String
-    let targetID: String
-    let sourceIP: String?
-    let requestID: String?
-    let outcome: String
-    let details: [String: String]
-
+extension AuditEventInfo {
+    /// The API form of an audit event.
     init(_ event: AuditEvent) {
-        self.id = event.id.uuidString.lowercased()
-        self.occurredAt = event.occurredAt
-        self.actor = event.actor
-        self.action = event.action.rawValue
-        self.targetType = event.targetType
-        self.targetID = event.targetID
-        self.sourceIP = event.sourceIP
-        self.requestID = event.requestID
-        self.outcome = event.outcome
-        self.details = event.details
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case id, actor, action, outcome, details
-        case occurredAt = "occurred_at"
-        case targetType = "target_type"
-        case targetID = "target_id"
-        case sourceIP = "source_ip"
-        case requestID = "request_id"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(occurredAt, forKey: .occurredAt)
-        try container.encode(actor, forKey: .actor)
-        try container.encode(action, forKey: .action)
-        try container.encode(targetType, forKey: .targetType)
-        try container.encode(targetID, forKey: .targetID)
-        try container.encode(sourceIP, forKey: .sourceIP)
-        try container.encode(requestID, forKey: .requestID)
-        try container.encode(outcome, forKey: .outcome)
-        try container.encode(details, forKey: .details)
+        self.init(
+            id: event.id.uuidString.lowercased(), occurredAt: event.occurredAt, actor: event.actor, action: event.action.rawValue,
+            targetType: event.targetType, targetID: event.targetID, sourceIP: event.sourceIP, requestID: event.requestID,
+            outcome: event.outcome, details: event.details)
     }
 }

@@ -20,9 +20,11 @@ extension Authenticator {
     }
 
     /// Mints a cluster token for a verified token: audience `cluster`, lifetime `lifetime`.
-    func issueClusterToken(for state: TokenVerificationState, cluster: Cluster, lifetime: TimeInterval) async throws
+    func issueClusterToken(for verified: Verified, cluster: Cluster, lifetime: TimeInterval) async throws
         -> (token: String, expiresAt: Date)
     {
+        let state = verified.state
+        let generation = verified.slot == .previous ? (state.previousSecret?.generation ?? state.secretGeneration - 1) : state.secretGeneration
         let now = Date(timeIntervalSince1970: clock().timeIntervalSince1970.rounded(.down))
         var expiresAt = now.addingTimeInterval(lifetime)
         // A cluster token never outlives the API token it was minted from.
@@ -34,19 +36,20 @@ extension Authenticator {
             iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [cluster.id.audience]),
             iat: IssuedAtClaim(value: now), nbf: NotBeforeClaim(value: now), exp: ExpirationClaim(value: expiresAt),
             jti: IDClaim(value: Base62.random(length: 22)), tokenUse: ClusterTokenClaims.use, organizationID: state.organizationID.description,
-            clusterID: cluster.id.description, role: state.role.rawValue, secretGeneration: state.secretGeneration,
+            clusterID: cluster.id.description, role: state.role.rawValue, secretGeneration: generation,
             tokenName: state.name.rawValue, kubernetesUsername: identity.username, kubernetesGroups: identity.groups)
         let keyring = signingKeys.current
         let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))
         return (token, expiresAt)
     }
 
-    /// The current state of the token behind a cluster token presented to `cluster`.
+    /// The current state of the token behind a cluster token presented to `cluster`, and which of its secrets the
+    /// cluster token was minted from.
     ///
     /// Foreign formats are refused before any signature check or lookup, and the token itself is never logged.
     /// The token's state is read as it is now, so a deleted, regenerated or expired token is refused even while
     /// its cluster token has not expired, and a role change shows in the next review.
-    func verify(clusterToken token: String, for cluster: Cluster) async throws(ClusterFailure) -> TokenVerificationState {
+    func verify(clusterToken token: String, for cluster: Cluster) async throws(ClusterFailure) -> Verified {
         guard token.utf8.count < 4096, token.utf8.reduce(0, { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }) == 2,
             token.utf8.first == UInt8(ascii: "e")  // `{"` in base64url: every JWT header starts with "ey".
         else { throw .foreignFormat }
@@ -72,12 +75,14 @@ extension Authenticator {
         guard state.organizationID == cluster.organizationID, claims.organizationID == cluster.organizationID.description else {
             throw .otherOrganization
         }
-        guard state.secretGeneration == claims.secretGeneration else { throw .staleGeneration }
+        let currentGeneration = state.secretGeneration == claims.secretGeneration
+        let previousGeneration = state.previousSecret?.generation == claims.secretGeneration && acceptsPrevious(state)
+        guard currentGeneration || previousGeneration else { throw .staleGeneration }
         do {
             try checkExpiry(state)
         } catch {
             throw .expired
         }
-        return state
+        return Verified(state: state, slot: currentGeneration ? .current : .previous)
     }
 }

@@ -14,10 +14,20 @@ struct Authenticator: Sendable {
     enum Failure: Error, Equatable {
         case malformed
         case unknownToken
-        case wrongSecret
-        case expired
+        /// The token exists (in this organization) but the secret is not its current or accepted previous one.
+        case wrongSecret(TokenID, OrganizationID)
+        /// The token's secret was right but the token expired at this instant.
+        case expired(Date)
         case staleGeneration
         case invalidAccessToken
+        /// Not in the verification cache, and the caller asked not to read the store (a rate-limited source).
+        case notCached
+    }
+
+    /// A token whose credentials checked out, and which of its secrets was used.
+    struct Verified: Sendable, Equatable {
+        let state: TokenVerificationState
+        let slot: SecretSlot
     }
 
     let store: any Store
@@ -28,43 +38,74 @@ struct Authenticator: Sendable {
     let audience: String
     let accessTokenLifetime: TimeInterval
     let verifiedAccessTokens: AccessTokenCache
+    let usage: UsageRecorder
+    let rotation: SecretRotation
+    let metrics: ServerMetrics
     let clock: @Sendable () -> Date
 
     // MARK: Secrets
 
-    /// The current state of a token whose secret is `secret`.
-    func verify(tokenID: TokenID, secret: TokenSecret) async throws -> TokenVerificationState {
-        let state = try await currentState(of: tokenID)
-        guard hasher.verify(secret, against: state.secretDigest) else { throw Failure.wrongSecret }
+    /// The current state of a token whose secret is `secret`: its current secret, or its previous one while a
+    /// regeneration's grace period keeps it. With `storeLookup` false only cached tokens are checked.
+    func verify(tokenID: TokenID, secret: TokenSecret, storeLookup: Bool = true) async throws -> Verified {
+        let state = try await currentState(of: tokenID, storeLookup: storeLookup)
+        let slot: SecretSlot
+        if hasher.verify(secret, against: state.secretDigest) {
+            slot = .current
+        } else if let previous = state.previousSecret, hasher.verify(secret, against: previous.digest), acceptsPrevious(state) {
+            slot = .previous
+        } else {
+            throw Failure.wrongSecret(state.id, state.organizationID)
+        }
         try checkExpiry(state)
-        return state
+        return Verified(state: state, slot: slot)
     }
 
     /// Authenticates `Authorization: Basic base64(id:secret)` credentials given as ID and secret text.
-    func verify(tokenID rawID: String, secret rawSecret: String) async throws -> TokenVerificationState {
+    func verify(tokenID rawID: String, secret rawSecret: String, storeLookup: Bool = true) async throws -> Verified {
         // Foreign formats are refused before any lookup.
         guard let id = TokenID(rawID), let secret = try? TokenSecret(parsing: rawSecret) else { throw Failure.malformed }
-        return try await verify(tokenID: id, secret: secret)
+        return try await verify(tokenID: id, secret: secret, storeLookup: storeLookup)
+    }
+
+    /// Whether the previous secret of `state` is still accepted now.
+    func acceptsPrevious(_ state: TokenVerificationState) -> Bool {
+        guard let previous = state.previousSecret else { return false }
+        let local = usage.localUses(of: state.id)
+        // This node's uses are kept per token, not per secret: those from before the rotation were of the secrets
+        // then in force (the current slot's of what is now the previous secret), so they do not count.
+        let sinceRotation = { (use: Date?) in use.flatMap { $0 > state.secretRotatedAt ? $0 : nil } }
+        return rotation.accepts(
+            previous, rotatedAt: state.secretRotatedAt, currentLastUsedAt: latest(state.secretLastUsedAt, sinceRotation(local.current)),
+            previousLastUsedAt: latest(previous.lastUsedAt, sinceRotation(local.previous)), now: clock())
+    }
+
+    private func latest(_ lhs: Date?, _ rhs: Date?) -> Date? {
+        switch (lhs, rhs) {
+        case (let lhs?, let rhs?): max(lhs, rhs)
+        default: lhs ?? rhs
+        }
     }
 
     // MARK: Access tokens
 
-    /// Mints an access token for a verified token.
-    func issueAccessToken(for state: TokenVerificationState) async throws -> (token: String, expiresIn: Int) {
+    /// Mints an access token for a verified token; it belongs to the secret it was minted from.
+    func issueAccessToken(for verified: Verified) async throws -> (token: String, expiresIn: Int) {
+        let state = verified.state
         // Whole seconds: NumericDate consumers such as the kube-apiserver expect integers.
         let now = Date(timeIntervalSince1970: clock().timeIntervalSince1970.rounded(.down))
         let claims = AccessTokenClaims(
             iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [audience]),
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(accessTokenLifetime)),
             jti: IDClaim(value: Base62.random(length: 22)), org: state.organizationID.description, role: state.role.rawValue,
-            gen: state.secretGeneration)
+            gen: verified.slot == .previous ? (state.previousSecret?.generation ?? state.secretGeneration - 1) : state.secretGeneration)
         let keyring = signingKeys.current
         let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))
         return (token, Int(accessTokenLifetime))
     }
 
     /// The current state of the token behind a Bearer access token, if the access token is valid now.
-    func verify(accessToken: String) async throws -> TokenVerificationState {
+    func verify(accessToken: String, storeLookup: Bool = true) async throws -> Verified {
         let dots = accessToken.utf8.reduce(0) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }
         guard accessToken.utf8.count < 4096, dots == 2 else {
             throw Failure.malformed
@@ -83,20 +124,29 @@ struct Authenticator: Sendable {
             guard claims.iss.value == issuer else { throw Failure.invalidAccessToken }
             verifiedAccessTokens.insert(accessToken, claims: claims, now: now)
         }
-        guard claims.exp.value > now else { throw Failure.expired }
+        guard claims.exp.value > now else { throw Failure.invalidAccessToken }
         guard let id = TokenID(claims.sub.value) else { throw Failure.invalidAccessToken }
-        let state = try await currentState(of: id)
+        let state = try await currentState(of: id, storeLookup: storeLookup)
         guard state.organizationID.description == claims.org else { throw Failure.invalidAccessToken }
-        guard state.secretGeneration == claims.gen else { throw Failure.staleGeneration }
+        let slot: SecretSlot
+        if state.secretGeneration == claims.gen {
+            slot = .current
+        } else if let previous = state.previousSecret, previous.generation == claims.gen, acceptsPrevious(state) {
+            slot = .previous
+        } else {
+            throw Failure.staleGeneration
+        }
         try checkExpiry(state)
-        return state
+        return Verified(state: state, slot: slot)
     }
 
     // MARK: State
 
-    func currentState(of id: TokenID) async throws -> TokenVerificationState {
+    func currentState(of id: TokenID, storeLookup: Bool = true) async throws -> TokenVerificationState {
         let (cached, epoch) = cache.lookup(id)
+        metrics.cacheLookup(hit: cached != nil)
         if let cached { return cached }
+        guard storeLookup else { throw Failure.notCached }
         guard let token = try await store.token(id: id) else { throw Failure.unknownToken }
         let state = TokenVerificationState(token)
         cache.fill(state, epoch: epoch)
@@ -104,7 +154,7 @@ struct Authenticator: Sendable {
     }
 
     func checkExpiry(_ state: TokenVerificationState) throws {
-        if let expiresAt = state.expiresAt, expiresAt <= clock() { throw Failure.expired }
+        if let expiresAt = state.expiresAt, expiresAt <= clock() { throw Failure.expired(expiresAt) }
     }
 }
 

@@ -6,11 +6,26 @@ import ServiceLifecycle
 import Synchronization
 
 /// Collects token last-use facts off the request path and writes them behind in batches, at most once per
-/// token per ``minimumInterval``.
+/// token and secret per ``minimumInterval`` (so stored last use is at most a minute stale).
+///
+/// It also remembers, for this node, the latest use of each token's current and previous secret at once, which
+/// the early retirement of a previous secret needs before the facts reach the store.
 final class UsageRecorder: Service, Sendable {
+    struct Key: Hashable {
+        let tokenID: TokenID
+        let previous: Bool
+    }
+
+    /// The latest uses this node saw of a token's two secrets.
+    struct LocalUses: Sendable, Equatable {
+        var current: Date?
+        var previous: Date?
+    }
+
     private struct State {
-        var pending: [TokenID: TokenUsage] = [:]
-        var lastQueued: [TokenID: Date] = [:]
+        var pending: [Key: TokenUsage] = [:]
+        var lastQueued: [Key: Date] = [:]
+        var local: [TokenID: LocalUses] = [:]
     }
 
     private let state = Mutex(State())
@@ -26,13 +41,25 @@ final class UsageRecorder: Service, Sendable {
         self.logger = logger
     }
 
-    /// Notes a use of `tokenID`; cheap, never touches the database.
-    func record(_ tokenID: TokenID, at date: Date, sourceIP: String?) {
+    /// Notes a use of `tokenID`'s secret in `slot`; cheap, never touches the database.
+    func record(_ tokenID: TokenID, at date: Date, sourceIP: String?, userAgent: String? = nil, slot: SecretSlot = .current) {
+        let key = Key(tokenID: tokenID, previous: slot == .previous)
         state.withLock { state in
-            if let last = state.lastQueued[tokenID], date.timeIntervalSince(last) < minimumInterval { return }
-            state.lastQueued[tokenID] = date
-            state.pending[tokenID] = TokenUsage(tokenID: tokenID, at: date, sourceIP: sourceIP)
+            if state.local.count > 200_000 { state.local.removeAll() }
+            switch slot {
+            case .current: state.local[tokenID, default: LocalUses()].current = date
+            case .previous: state.local[tokenID, default: LocalUses()].previous = date
+            }
+            if let last = state.lastQueued[key], date.timeIntervalSince(last) < minimumInterval { return }
+            state.lastQueued[key] = date
+            state.pending[key] = TokenUsage(
+                tokenID: tokenID, at: date, sourceIP: sourceIP, userAgent: userAgent.map { String($0.prefix(256)) }, slot: slot)
         }
+    }
+
+    /// The latest uses of `tokenID`'s secrets seen on this node.
+    func localUses(of tokenID: TokenID) -> LocalUses {
+        state.withLock { $0.local[tokenID] ?? LocalUses() }
     }
 
     /// Writes what is pending in one batch. On failure the batch is kept for the next attempt.
@@ -48,8 +75,9 @@ final class UsageRecorder: Service, Sendable {
         } catch {
             logger.warning("could not record token usage; will retry", metadata: ["error": "\(error)"])
             state.withLock { state in
-                for usage in batch where state.pending[usage.tokenID] == nil {
-                    state.pending[usage.tokenID] = usage
+                for usage in batch {
+                    let key = Key(tokenID: usage.tokenID, previous: usage.slot == .previous)
+                    if state.pending[key] == nil { state.pending[key] = usage }
                 }
             }
         }

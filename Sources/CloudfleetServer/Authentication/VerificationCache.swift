@@ -13,6 +13,11 @@ struct TokenVerificationState: Sendable, Equatable {
     let secretDigest: SecretDigest
     let secretGeneration: Int
     let expiresAt: Date?
+    let secretRotatedAt: Date
+    /// Last use of the current secret as stored when this state was read.
+    let secretLastUsedAt: Date?
+    let previousSecret: PreviousSecret?
+    let fence: IPFence
 
     init(_ token: APIToken) {
         self.id = token.id
@@ -22,6 +27,11 @@ struct TokenVerificationState: Sendable, Equatable {
         self.secretDigest = token.secretDigest
         self.secretGeneration = token.secretGeneration
         self.expiresAt = token.expiresAt
+        self.secretRotatedAt = token.secretRotatedAt
+        self.secretLastUsedAt = token.secretLastUsedAt
+        self.previousSecret = token.previousSecret
+        // Stored entries were validated on the way in; an unreadable one fences the token shut rather than open.
+        self.fence = (try? IPFence(token.allowedCIDRs)) ?? IPFence.closed
     }
 }
 

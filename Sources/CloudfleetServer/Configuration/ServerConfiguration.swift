@@ -32,6 +32,10 @@ public struct ServerConfiguration: Sendable {
     /// PEM CA bundle that verifies the served certificate, handed to clusters in their authentication
     /// configuration. `--tls-ca`, `CLOUDFLEET_TLS_CA`; default none (clusters use their system roots).
     public var tlsCABundlePath: String?
+    /// How long the previous secret of a regenerated token must have been idle, after the new secret was used,
+    /// to be retired before its grace period ends. `--previous-secret-idle-retirement` (seconds),
+    /// `CLOUDFLEET_PREVIOUS_SECRET_IDLE_RETIREMENT`; default 900 (15 minutes).
+    public var previousSecretIdleRetirement: TimeInterval
     /// How often last-use facts are written behind. Default 5 seconds; a token's last use is written at
     /// most once a minute.
     public var usageFlushInterval: TimeInterval
@@ -42,7 +46,8 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = ServerConfiguration.defaultDataDirectory,
         databaseURL: String? = nil, serverKeyBase64: String? = nil, publicURL: String? = nil,
         accessTokenLifetime: TimeInterval = 900, clusterTokenLifetime: TimeInterval = 600, tlsCertificatePath: String? = nil,
-        tlsKeyPath: String? = nil, tlsCABundlePath: String? = nil, usageFlushInterval: TimeInterval = 5, logLevel: Logger.Level = .info
+        tlsKeyPath: String? = nil, tlsCABundlePath: String? = nil, previousSecretIdleRetirement: TimeInterval = 900,
+        usageFlushInterval: TimeInterval = 5, logLevel: Logger.Level = .info
     ) {
         self.host = host
         self.port = port
@@ -55,6 +60,7 @@ public struct ServerConfiguration: Sendable {
         self.tlsCertificatePath = tlsCertificatePath
         self.tlsKeyPath = tlsKeyPath
         self.tlsCABundlePath = tlsCABundlePath
+        self.previousSecretIdleRetirement = previousSecretIdleRetirement
         self.usageFlushInterval = usageFlushInterval
         self.logLevel = logLevel
     }

@@ -83,7 +83,8 @@ struct ClustersController {
         let cluster = try await cluster(context, organization: principal.organizationID)
         guard case .token(let tokenID) = principal.kind else { throw APIError.forbidden }
         let state = try await authenticator.currentState(of: tokenID)
-        let issued = try await authenticator.issueClusterToken(for: state, cluster: cluster, lifetime: clusterTokenLifetime)
+        let issued = try await authenticator.issueClusterToken(
+            for: Authenticator.Verified(state: state, slot: context.secretSlot), cluster: cluster, lifetime: clusterTokenLifetime)
         let expiresIn = max(0, Int(issued.expiresAt.timeIntervalSince(authenticator.clock()).rounded(.down)))
         return EditedResponse(
             status: .ok, headers: [.cacheControl: "no-store", .pragma: "no-cache"],

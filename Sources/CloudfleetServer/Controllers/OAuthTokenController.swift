@@ -10,8 +10,7 @@ import Logging
 /// the RFC's own form (§5.2), `{"error": "invalid_client", "error_description": …}`.
 struct OAuthTokenController {
     let authenticator: Authenticator
-    let usage: UsageRecorder
-    let clock: @Sendable () -> Date
+    let gate: AuthenticationGate
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("v1/auth/token", use: token)
@@ -62,15 +61,28 @@ struct OAuthTokenController {
         } else {
             return try Self.error("invalid_client", "Client authentication is required.", status: .unauthorized, context)
         }
-        let state: TokenVerificationState
+        let verified: Authenticator.Verified
         do {
-            state = try await authenticator.verify(tokenID: clientID, secret: clientSecret)
-        } catch let failure as Authenticator.Failure {
-            context.logger.debug("token exchange refused", metadata: ["reason": "\(failure)"])
-            return try Self.error("invalid_client", "Client authentication failed.", status: .unauthorized, context)
+            verified = try await gate.authenticate(
+                .basic(id: clientID, secret: clientSecret), path: .tokenEndpoint, sourceIP: context.sourceIP,
+                userAgent: request.headers[.userAgent], requestID: context.id, logger: context.logger)
+        } catch let refusal as AuthenticationGate.Refusal {
+            switch refusal {
+            case .unauthorized:
+                return try Self.error("invalid_client", "Client authentication failed.", status: .unauthorized, context)
+            case .expired(let at):
+                return try Self.error("invalid_client", "The token expired at \(at.formatted(.iso8601)).", status: .unauthorized, context)
+            case .addressNotAllowed:
+                return try Self.error(
+                    "invalid_client", "The token may not be used from this address (see its allowed_cidrs).", status: .forbidden, context)
+            case .rateLimited(let retryAfter):
+                var response = try Self.error(
+                    "slow_down", "Too many failed authentications; retry in \(retryAfter) s.", status: .tooManyRequests, context)
+                response.headers[.retryAfter] = String(retryAfter)
+                return response
+            }
         }
-        usage.record(state.id, at: clock(), sourceIP: context.sourceIP)
-        let issued = try await authenticator.issueAccessToken(for: state)
+        let issued = try await authenticator.issueAccessToken(for: verified)
         return try Success(access_token: issued.token, token_type: "Bearer", expires_in: issued.expiresIn)
             .response(from: request, context: context)
             .withNoStore()

@@ -20,6 +20,7 @@ struct TokenReviewController {
     let hasher: SecretHasher
     let authenticator: Authenticator
     let usage: UsageRecorder
+    let metrics: ServerMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("v1/clusters/{id}/tokenreview", use: review)
@@ -64,8 +65,12 @@ struct TokenReviewController {
                 "Send a TokenReview of apiVersion authentication.k8s.io/v1 or v1beta1 with spec.token.", code: "invalid_token_review")
         }
         do {
-            let state = try await authenticator.verify(clusterToken: token, for: cluster)
-            usage.record(state.id, at: authenticator.clock(), sourceIP: context.sourceIP)
+            let verified = try await authenticator.verify(clusterToken: token, for: cluster)
+            let state = verified.state
+            // A cluster token minted from the previous secret is a use of that secret, not of the new one.
+            usage.record(
+                state.id, at: authenticator.clock(), sourceIP: context.sourceIP, userAgent: request.headers[.userAgent], slot: verified.slot)
+            metrics.authentication(.webhook, .success)
             let identity = KubernetesIdentity(tokenID: state.id, role: state.role, organizationID: state.organizationID, tokenName: state.name)
             return TokenReviewResponse(
                 apiVersion: apiVersion,
@@ -77,6 +82,7 @@ struct TokenReviewController {
             throw APIError.unavailable
         } catch {
             context.logger.debug("token review refused", metadata: ["cluster_id": "\(cluster.id)", "reason": "\(error)"])
+            metrics.authentication(.webhook, error == .expired ? .expired : .failure)
             return TokenReviewResponse(apiVersion: apiVersion, status: .init(authenticated: false, user: nil))
         }
     }

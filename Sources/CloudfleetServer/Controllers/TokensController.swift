@@ -1,12 +1,15 @@
 import CloudfleetAPI
 import CloudfleetCore
 import CloudfleetStore
+import Foundation
 import HTTPTypes
 import Hummingbird
 
 /// `/v1/tokens`: the API-token lifecycle of the documentation.
 struct TokensController {
     let tokens: TokenService
+    let rotation: SecretRotation
+    let clock: @Sendable () -> Date
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.get("tokens", use: list)
@@ -23,8 +26,15 @@ struct TokensController {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.listTokens, in: organization)
         let pagination = try Pagination(request)
-        let page = try await tokens.list(organization: organization, after: try pagination.tokenCursor(), limit: pagination.limit)
-        return ListPage(items: page.items.map(Token.init), nextCursor: Pagination.encode(page.next))
+        let now = clock()
+        var filter = TokenFilter()
+        if let within = try Self.duration(request, "expiring_within") {
+            filter.expiringBefore = now.addingTimeInterval(within)
+            filter.now = now
+        }
+        if let unused = try Self.duration(request, "unused_for") { filter.unusedSince = now.addingTimeInterval(-unused) }
+        let page = try await tokens.list(organization: organization, filter: filter, after: try pagination.tokenCursor(), limit: pagination.limit)
+        return ListPage(items: page.items.map { Token($0, rotation: rotation, now: now) }, nextCursor: Pagination.encode(page.next))
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenWithSecret> {
@@ -33,10 +43,12 @@ struct TokensController {
         let body = try await RequestBody.decode(CreateTokenRequest.self, from: request, context: context)
         let name = try TokenName(body.name)
         let role = try parseRole(body.role)
-        let issued = try await tokens.create(name: name, role: role, organization: organization, context: try context.auditContext())
+        let fence = try body.allowedCIDRs.map { cidrs throws(ValidationError) in try IPFence(cidrs) }
+        let issued = try await tokens.create(
+            name: name, role: role, expiresAt: body.expiresAt, fence: fence, organization: organization, context: try context.auditContext())
         return EditedResponse(
             status: .created, headers: Self.secretHeaders(location: "/v1/tokens/\(issued.token.id)"),
-            response: TokenWithSecret(issued))
+            response: TokenWithSecret(issued, rotation: rotation, now: clock()))
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Token {
@@ -45,7 +57,7 @@ struct TokensController {
         guard let token = try await tokens.get(try Self.tokenID(context), organization: organization) else {
             throw APIError.notFound("Token")
         }
-        return Token(token)
+        return Token(token, rotation: rotation, now: clock())
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Token {
@@ -55,24 +67,39 @@ struct TokensController {
         let body = try await RequestBody.decode(UpdateTokenRequest.self, from: request, context: context)
         let change = TokenChange(
             name: try body.name.map { name throws(ValidationError) in try TokenName(name) },
-            role: try body.role.map { role throws(ValidationError) in try parseRole(role) })
-        guard change.name != nil || change.role != nil else {
-            throw APIError.badRequest("Give at least one of name and role.", code: "missing_field")
+            role: try body.role.map { role throws(ValidationError) in try parseRole(role) }, expiresAt: body.expiresAt,
+            allowedCIDRs: try body.allowedCIDRs.map { cidrs throws(ValidationError) in try IPFence(cidrs).entries })
+        guard !change.isEmpty else {
+            throw APIError.badRequest("Give at least one of name, role, expires_at and allowed_cidrs.", code: "missing_field")
         }
         return Token(
             try await notFoundAsToken {
                 try await tokens.update(id, change: change, organization: organization, context: try context.auditContext())
-            })
+            }, rotation: rotation, now: clock())
     }
 
     @Sendable func regenerate(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenWithSecret> {
         let organization = try context.requirePrincipal().organizationID
         try context.authorize(.regenerateTokenSecret, in: organization)
         let id = try Self.tokenID(context)
-        let issued = try await notFoundAsToken {
-            try await tokens.regenerate(id, organization: organization, context: try context.auditContext())
+        // The body is optional: an empty one regenerates without a grace period, as the documentation's command does.
+        let body: RegenerateRequest
+        if request.headers[.contentLength] == "0" || (request.headers[.contentType] == nil && request.headers[.contentLength] == nil) {
+            body = RegenerateRequest()
+        } else {
+            body = try await RequestBody.decode(RegenerateRequest.self, from: request, context: context)
         }
-        return EditedResponse(status: .ok, headers: Self.secretHeaders(location: nil), response: TokenWithSecret(issued))
+        let grace = try body.gracePeriod.map { text throws(ValidationError) -> TimeInterval in
+            guard let duration = DurationText(text), duration.timeInterval <= TokenService.maximumGracePeriod else {
+                throw ValidationError(field: "grace_period", reason: "must be a duration such as 30m, 1h or 2d, at most 7d")
+            }
+            return duration.timeInterval
+        }
+        let issued = try await notFoundAsToken {
+            try await tokens.regenerate(id, gracePeriod: grace, organization: organization, context: try context.auditContext())
+        }
+        return EditedResponse(
+            status: .ok, headers: Self.secretHeaders(location: nil), response: TokenWithSecret(issued, rotation: rotation, now: clock()))
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
@@ -86,6 +113,15 @@ struct TokensController {
     }
 
     // MARK: Helpers
+
+    /// A duration query parameter such as `expiring_within=7d`.
+    private static func duration(_ request: Request, _ name: String) throws -> TimeInterval? {
+        guard let raw = request.uri.queryParameters[Substring(name)] else { return nil }
+        guard let duration = DurationText(String(raw)) else {
+            throw APIError.badRequest("\(name) must be a duration such as 7d, 12h or 90d.", field: name, code: "invalid_field")
+        }
+        return duration.timeInterval
+    }
 
     /// The `{id}` path parameter; a string that cannot be a token ID is simply not found.
     private static func tokenID(_ context: AppRequestContext) throws -> TokenID {

@@ -1,37 +1,77 @@
 import CloudfleetCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
 import Logging
 
 /// Requires a valid token on every route behind it: `Authorization: Basic` with `token_id:secret`, or
-/// `Authorization: Bearer` with an access token. Failures answer 401 with `WWW-Authenticate` and say nothing
-/// more to the client; the reason goes to the debug log (never the credential).
+/// `Authorization: Bearer` with an access token. Refusals answer 401 (with `WWW-Authenticate`; a clear
+/// `token_expired` when the right secret of an expired token was given), 403 `address_not_allowed` outside the
+/// token's IP fence, or 429 with `Retry-After` after too many failures. The reason goes to the debug log, never
+/// the credential. Responses to a token that expires carry its expiry in `Cloudfleet-Token-Expires-At`.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    let authenticator: Authenticator
-    let usage: UsageRecorder
-    let clock: @Sendable () -> Date
+    let gate: AuthenticationGate
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let state: TokenVerificationState
+        let verified: Authenticator.Verified
         do {
-            if let basic = request.headers.basic {
-                state = try await authenticator.verify(tokenID: basic.username, secret: basic.password)
-            } else if let bearer = request.headers.bearer {
-                state = try await authenticator.verify(accessToken: bearer.token)
-            } else {
-                throw Authenticator.Failure.malformed
-            }
-        } catch let failure as Authenticator.Failure {
-            context.logger.debug("authentication failed", metadata: ["reason": "\(failure)"])
-            throw APIError.unauthorized
+            verified = try await gate.authenticate(
+                request.headers.presentedCredentials, path: .api, sourceIP: context.sourceIP, userAgent: request.headers[.userAgent],
+                requestID: context.id, logger: context.logger)
+        } catch let refusal as AuthenticationGate.Refusal {
+            throw APIError(refusal)
         }
+        let state = verified.state
         context.principal = Principal(kind: .token(state.id), organizationID: state.organizationID, role: state.role)
+        context.secretSlot = verified.slot
         context.logger[metadataKey: "token_id"] = "\(state.id)"
-        usage.record(state.id, at: clock(), sourceIP: context.sourceIP)
-        return try await next(request, context)
+        guard let expiresAt = state.expiresAt?.formatted(.iso8601) else { return try await next(request, context) }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            // Errors answered to the token (403, 404, 422…) carry its expiry too; store outages pass on untouched,
+            // so that the error middleware logs their cause.
+            guard var apiError = APIError(translating: error), apiError.status != .serviceUnavailable else { throw error }
+            apiError.headers[.tokenExpiresAt] = expiresAt
+            throw apiError
+        }
+        response.headers[.tokenExpiresAt] = expiresAt
+        return response
+    }
+}
+
+extension HTTPFields {
+    /// Basic or Bearer credentials, if the request carries either.
+    var presentedCredentials: AuthenticationGate.Credentials? {
+        if let basic { return .basic(id: basic.username, secret: basic.password) }
+        if let bearer { return .bearer(bearer.token) }
+        return nil
+    }
+}
+
+extension APIError {
+    /// The `/v1` answer to a refused authentication.
+    init(_ refusal: AuthenticationGate.Refusal) {
+        switch refusal {
+        case .unauthorized:
+            self = .unauthorized
+        case .expired(let at):
+            self = APIError(
+                .unauthorized, code: "token_expired",
+                message: "The token expired at \(at.formatted(.iso8601)); create a new token or ask an Administrator to extend it.",
+                headers: APIError.unauthorized.headers)
+        case .addressNotAllowed:
+            self = APIError(
+                .forbidden, code: "address_not_allowed", message: "The token may not be used from this address (see its allowed_cidrs).")
+        case .rateLimited(let retryAfter):
+            self = APIError(
+                .tooManyRequests, code: "rate_limited", message: "Too many failed authentications; retry in \(retryAfter) s.",
+                headers: [.retryAfter: String(retryAfter)])
+        }
     }
 }

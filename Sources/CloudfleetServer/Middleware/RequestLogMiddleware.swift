@@ -4,11 +4,22 @@ import Logging
 
 /// Logs one line per request: method, path, status and duration. Never headers, query strings or bodies,
 /// which may carry credentials.
+/// Also records each request's duration in the metrics, by route pattern (never the raw path).
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         var response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
+        // Any token is a valid HTTP method: those the API does not use are counted together, so that clients cannot
+        // make the server keep ever more series.
+        let method: String
+        switch request.method {
+        case .get, .head, .post, .put, .patch, .delete, .options: method = request.method.rawValue
+        default: method = "other"
+        }
+        metrics.request(route: context.endpointPath ?? "unmatched", method: method, status: Int(response.status.code), duration: elapsed)
         context.logger.info(
             "request",
             metadata: [

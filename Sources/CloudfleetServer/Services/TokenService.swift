@@ -17,18 +17,23 @@ public struct TokenService: Sendable {
         public let secret: TokenSecret
     }
 
-    /// Creates a token in `organization`.
-    public func create(name: TokenName, role: Role, organization: OrganizationID, context: AuditContext) async throws
-        -> IssuedSecret
-    {
+    /// Creates a token in `organization`, optionally with an expiry and an IP fence, within the organization's
+    /// token policy.
+    public func create(
+        name: TokenName, role: Role, expiresAt: Date? = nil, fence: IPFence? = nil, organization: OrganizationID, context: AuditContext
+    ) async throws -> IssuedSecret {
         let secret = TokenSecret.generate()
         let now = clock()
+        try await checkExpiry(expiresAt, organization: organization, now: now)
         // A collision of two random 131-bit IDs is practically impossible; retrying keeps it harmless anyway.
         for attempt in 1...3 {
             let token = APIToken(
                 id: .generate(), organizationID: organization, name: name, role: role, secretDigest: hasher.digest(secret),
-                createdAt: now, createdBy: context.actor)
-            let audit = event(.tokenCreate, token.id, organization, context, details: ["name": name.rawValue, "role": role.rawValue])
+                createdAt: now, expiresAt: expiresAt, allowedCIDRs: fence?.entries ?? [], createdBy: context.actor)
+            var details = ["name": name.rawValue, "role": role.rawValue]
+            if let expiresAt { details["expires_at"] = expiresAt.formatted(.iso8601) }
+            if let fence, !fence.networks.isEmpty { details["allowed_cidrs"] = fence.entries.joined(separator: ",") }
+            let audit = event(.tokenCreate, token.id, organization, context, details: details)
             do {
                 try await store.createToken(token, audit: audit)
                 return IssuedSecret(token: token, secret: secret)
@@ -46,6 +51,11 @@ public struct TokenService: Sendable {
         var details: [String: String] = [:]
         if let name = change.name { details["name"] = name.rawValue }
         if let role = change.role { details["role"] = role.rawValue }
+        if let expiresAt = change.expiresAt {
+            try await checkExpiry(expiresAt, organization: organization, now: clock())
+            details["expires_at"] = expiresAt?.formatted(.iso8601) ?? "never"
+        }
+        if let cidrs = change.allowedCIDRs { details["allowed_cidrs"] = cidrs.isEmpty ? "any" : cidrs.joined(separator: ",") }
         let token = try await store.updateToken(
             id: id, organization: organization, change: change, at: clock(),
             audit: event(.tokenUpdate, id, organization, context, details: details))
@@ -53,13 +63,23 @@ public struct TokenService: Sendable {
         return token
     }
 
-    /// Replaces the secret of a token of `organization`; the old secret and every access token minted from it
-    /// stop working when this returns.
-    public func regenerate(_ id: TokenID, organization: OrganizationID, context: AuditContext) async throws -> IssuedSecret {
+    /// The longest grace period a regeneration may give the previous secret.
+    public static let maximumGracePeriod: TimeInterval = 7 * 86_400
+
+    /// Replaces the secret of a token of `organization`. Without a grace period the old secret and every access
+    /// token minted from it stop working when this returns; with one they keep working until it ends (or until
+    /// the previous secret is retired early, see ``SecretRotation``).
+    public func regenerate(_ id: TokenID, gracePeriod: TimeInterval? = nil, organization: OrganizationID, context: AuditContext)
+        async throws -> IssuedSecret
+    {
         let secret = TokenSecret.generate()
+        let now = clock()
+        let validUntil = gracePeriod.map { now.addingTimeInterval($0) }
+        var details: [String: String] = [:]
+        if let gracePeriod { details["grace_period_seconds"] = String(Int(gracePeriod)) }
         let token = try await store.replaceSecret(
-            id: id, organization: organization, digest: hasher.digest(secret), at: clock(),
-            audit: event(.tokenRegenerate, id, organization, context))
+            id: id, organization: organization, digest: hasher.digest(secret), previousValidUntil: validUntil, at: now,
+            audit: event(.tokenRegenerate, id, organization, context, details: details))
         cache.invalidate(id)
         return IssuedSecret(token: token, secret: secret)
     }
@@ -76,11 +96,50 @@ public struct TokenService: Sendable {
         return token
     }
 
-    /// One page of the tokens of `organization`.
-    public func list(organization: OrganizationID, after cursor: TokenCursor?, limit: Int) async throws
+    /// One page of the tokens of `organization` that pass `filter`.
+    public func list(organization: OrganizationID, filter: TokenFilter = TokenFilter(), after cursor: TokenCursor?, limit: Int) async throws
         -> Page<APIToken, TokenCursor>
     {
-        try await store.listTokens(organization: organization, after: cursor, limit: limit)
+        try await store.listTokens(organization: organization, filter: filter, after: cursor, limit: limit)
+    }
+
+    /// Revokes `secret` if it is the current or previous secret of a token, because a secret scanner reported it
+    /// leaked. The token keeps its ID, name and role; its secret becomes one nobody knows, so an Administrator
+    /// must regenerate it. Returns the token, or `nil` for a secret of no token (answered alike to the reporter).
+    public func revokeLeaked(_ secret: TokenSecret, reporter: String, url: String?, context: AuditContext) async throws -> APIToken? {
+        let digest = hasher.digest(secret)
+        guard let token = try await store.token(secretDigest: digest) else { return nil }
+        var details = ["reporter": reporter, "secret": token.secretDigest == digest ? "current" : "previous"]
+        if let url { details["url"] = String(url.prefix(500)) }
+        do {
+            let revoked = try await store.revokeLeakedSecret(
+                id: token.id, leaked: digest, replacement: hasher.digest(TokenSecret.generate()), at: clock(),
+                audit: event(.tokenRevokeLeaked, token.id, token.organizationID, context, details: details))
+            cache.invalidate(token.id)
+            return revoked
+        } catch StoreError.notFound {
+            return nil  // Regenerated or deleted in the meantime: nothing left to revoke.
+        }
+    }
+
+    /// Checks an expiry against the clock and the organization's policy.
+    private func checkExpiry(_ expiresAt: Date?, organization: OrganizationID, now: Date) async throws {
+        if let expiresAt, expiresAt <= now {
+            throw ValidationError(field: "expires_at", reason: "must be in the future")
+        }
+        guard let policy = try await store.organization(id: organization)?.policy else { return }
+        if policy.requireExpiry, expiresAt == nil {
+            throw ValidationError(field: "expires_at", reason: "is required by the organization's token policy")
+        }
+        if let maximum = policy.maximumLifetime, let expiresAt, expiresAt.timeIntervalSince(now) > maximum {
+            throw ValidationError(
+                field: "expires_at",
+                reason: "may be at most \(DurationText(seconds: Int(maximum))) from now under the organization's token policy")
+        }
+        if let maximum = policy.maximumLifetime, expiresAt == nil {
+            throw ValidationError(
+                field: "expires_at", reason: "is required: the organization's token policy allows at most \(DurationText(seconds: Int(maximum)))")
+        }
     }
 
     private func event(

@@ -1,0 +1,87 @@
+import CloudfleetCore
+import CloudfleetStore
+import Foundation
+import Logging
+
+/// Everything between presented credentials and an authenticated token, shared by `/v1` and the token
+/// endpoint: the failure limiter, the check of the secret or access token, expiry, the IP fence, audit of
+/// refusals, last use and metrics.
+struct AuthenticationGate: Sendable {
+    /// Credentials as presented.
+    enum Credentials: Sendable {
+        case basic(id: String, secret: String)
+        case bearer(String)
+    }
+
+    /// Why a request was refused, for the caller to answer in its own format.
+    enum Refusal: Error, Equatable {
+        /// No or wrong credentials (401).
+        case unauthorized
+        /// The right secret of a token that has expired (401, saying so).
+        case expired(Date)
+        /// The token may not be used from this address (403).
+        case addressNotAllowed
+        /// Too many failures from this token ID or address (429).
+        case rateLimited(retryAfter: Int)
+    }
+
+    let authenticator: Authenticator
+    let limiter: FailureLimiter
+    let auditor: FailureAuditor
+    let usage: UsageRecorder
+    let metrics: ServerMetrics
+    let clock: @Sendable () -> Date
+
+    /// The token behind `credentials`, or a ``Refusal``. Store outages are rethrown as they are.
+    func authenticate(
+        _ credentials: Credentials?, path: ServerMetrics.Path, sourceIP: String?, userAgent: String?, requestID: String?, logger: Logger
+    ) async throws -> Authenticator.Verified {
+        let now = clock()
+        guard let credentials else {
+            metrics.authentication(path, .failure)
+            throw Refusal.unauthorized
+        }
+        var claimedID: String?
+        if case .basic(let id, _) = credentials, TokenID(id) != nil { claimedID = id }
+        let limited = limiter.retryAfter(tokenID: claimedID, address: sourceIP, now: now)
+        let verified: Authenticator.Verified
+        do {
+            // While limited, guesses are checked against cached tokens only: they no longer reach the database.
+            switch credentials {
+            case .basic(let id, let secret):
+                verified = try await authenticator.verify(tokenID: id, secret: secret, storeLookup: limited == nil)
+            case .bearer(let token):
+                verified = try await authenticator.verify(accessToken: token, storeLookup: limited == nil)
+            }
+        } catch let failure as Authenticator.Failure {
+            logger.debug("authentication failed", metadata: ["reason": "\(failure)"])
+            if case .expired(let at) = failure {
+                metrics.authentication(path, .expired)
+                throw Refusal.expired(at)
+            }
+            if case .wrongSecret(let id, let organization) = failure {
+                auditor.record(
+                    .authenticationFailure, tokenID: id, organization: organization, sourceIP: sourceIP, requestID: requestID,
+                    reason: "wrong secret", at: now)
+            }
+            limiter.recordFailure(tokenID: claimedID, address: sourceIP, now: now)
+            if let limited {
+                metrics.authentication(path, .rateLimited)
+                throw Refusal.rateLimited(retryAfter: limited)
+            }
+            metrics.authentication(path, .failure)
+            throw Refusal.unauthorized
+        }
+        let state = verified.state
+        guard state.fence.allows(sourceIP) else {
+            auditor.record(
+                .authenticationIPRefused, tokenID: state.id, organization: state.organizationID, sourceIP: sourceIP, requestID: requestID,
+                reason: "source address outside allowed_cidrs", at: now)
+            metrics.authentication(path, .ipRefused)
+            throw Refusal.addressNotAllowed
+        }
+        usage.record(state.id, at: now, sourceIP: sourceIP, userAgent: userAgent, slot: verified.slot)
+        metrics.authentication(path, .success)
+        return verified
+    }
+}
