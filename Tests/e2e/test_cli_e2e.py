@@ -44,9 +44,12 @@ from conftest import built_binary, Seen, ServerProcess, bad_checksum, checksum_o
 
 TOKEN_FIELDS = {
     "id", "name", "role", "organization_id", "kubernetes_username", "secret_generation", "created_at",
-    "updated_at", "secret_rotated_at", "last_used_at", "last_used_ip", "expires_at", "created_by",
+    "updated_at", "secret_rotated_at", "last_used_at", "last_used_ip", "last_used_user_agent", "secret_last_used_at",
+    "expires_at", "allowed_cidrs", "previous_secret_valid_until", "previous_secret_last_used_at", "created_by",
 }
-WHOAMI_FIELDS = {"source", "api_url", "organization_id", "organization_name", "token_id", "token_name", "role"}
+WHOAMI_FIELDS = {
+    "source", "api_url", "organization_id", "organization_name", "token_id", "token_name", "role", "token_expires_at",
+}
 PROFILE_FIELDS = {"name", "default", "organization_id", "token_id", "api_url"}
 TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 SECRET_RE = re.compile(r"^cfs_[0-9A-Za-z]{46}$")
@@ -501,7 +504,7 @@ def test_profiles_secret_sources_and_files(cli: Cli, server: ServerProcess, admi
         assert identity == {
             "source": f"profile {name}", "api_url": server.url, "organization_id": org_id,
             "organization_name": identity["organization_name"], "token_id": admin.id,
-            "token_name": "cli e2e administrator", "role": "Administrator",
+            "token_name": "cli e2e administrator", "role": "Administrator", "token_expires_at": None,
         }
         assert identity["organization_name"]
         assert_no_secret(whoami)
@@ -597,7 +600,7 @@ def test_environment_credentials_without_a_config_file(cli: Cli, server: ServerP
     whoami = cli("auth", "whoami", env=full)
     assert whoami.json() | {"organization_name": None} == {
         "source": "environment", "api_url": server.url, "organization_id": org_id, "organization_name": None,
-        "token_id": admin.id, "token_name": "cli e2e administrator", "role": "Administrator",
+        "token_id": admin.id, "token_name": "cli e2e administrator", "role": "Administrator", "token_expires_at": None,
     }
     assert_no_secret(whoami)
     listed = cli("tokens", "list", env=full)
@@ -739,7 +742,7 @@ def test_output_formats_and_secrets_shown_once(admin_cli: Cli, server: ServerPro
     explicit = cli("tokens", "list", "-o", "json")
     assert [t["id"] for t in explicit.json()] == [t["id"] for t in tokens]
     table = cli("tokens", "list", "-o", "table")
-    assert table.stdout.split("\n", 1)[0].split() == ["ID", "NAME", "ROLE", "CREATED", "LAST", "USED", "EXPIRES"], table
+    assert table.stdout.split("\n", 1)[0].split() == ["ID", "NAME", "ROLE", "CREATED", "LAST", "USED", "LAST", "IP", "EXPIRES"], table
     assert made.id in table.stdout and name in table.stdout
     listed_yaml = yaml.safe_load(cli("tokens", "list", "-o", "yaml").stdout)
     assert [t["id"] for t in listed_yaml] == [t["id"] for t in tokens]

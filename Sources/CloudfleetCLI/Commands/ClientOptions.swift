@@ -32,11 +32,13 @@ struct ClientOptions: ParsableArguments {
         return try CLIFailure.wrap { try CredentialResolver.resolve(profile: profile, apiURL: apiURL, configuration: try store.load()) }
     }
 
-    /// A client authenticated with the selected credentials.
+    /// A client authenticated with the selected credentials. It warns once on standard error when a response
+    /// says the token expires within a week.
     func client() throws -> CloudfleetClient {
         let credentials = try credentials()
         return CloudfleetClient(
             apiURL: credentials.apiURL, tokenID: credentials.tokenID, secret: credentials.tokenSecret,
-            cache: AccessTokenFileCache(directory: ConfigurationStore().cacheDirectory))
+            cache: AccessTokenFileCache(directory: ConfigurationStore().cacheDirectory),
+            tokenExpiryObserver: { header in ExpiryWarning.report(header: header, credentials: credentials) })
     }
 }

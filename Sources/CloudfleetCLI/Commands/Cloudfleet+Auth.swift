@@ -173,7 +173,8 @@ extension Auth {
     }
 
     struct Whoami: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show which token the CLI uses, its role, organization and API address.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show which token the CLI uses, its role, expiry, organization and API address.")
 
         @OptionGroup var options: ClientOptions
 
@@ -185,6 +186,7 @@ extension Auth {
             let tokenID: String
             let tokenName: String
             let role: String
+            let tokenExpiresAt: Date?
 
             enum CodingKeys: String, CodingKey {
                 case source
@@ -194,6 +196,20 @@ extension Auth {
                 case tokenID = "token_id"
                 case tokenName = "token_name"
                 case role
+                case tokenExpiresAt = "token_expires_at"
+            }
+
+            /// Every field, `null` included.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(source, forKey: .source)
+                try container.encode(apiURL, forKey: .apiURL)
+                try container.encode(organizationID, forKey: .organizationID)
+                try container.encode(organizationName, forKey: .organizationName)
+                try container.encode(tokenID, forKey: .tokenID)
+                try container.encode(tokenName, forKey: .tokenName)
+                try container.encode(role, forKey: .role)
+                try container.encode(tokenExpiresAt, forKey: .tokenExpiresAt)
             }
         }
 
@@ -205,13 +221,14 @@ extension Auth {
             }
             let identity = Identity(
                 source: credentials.source, apiURL: credentials.apiURL, organizationID: organization.id, organizationName: organization.name,
-                tokenID: token.id, tokenName: token.name, role: token.role)
+                tokenID: token.id, tokenName: token.name, role: token.role, tokenExpiresAt: token.expiresAt)
             let renderer = options.renderer
             if renderer.format == .table {
                 print(
                     """
                     Token:         \(token.id) (\(token.name))
                     Role:          \(token.role)
+                    Expires:       \(Renderer.expiry(token.expiresAt, now: Date()))
                     Organization:  \(organization.id) (\(organization.name))
                     API:           \(credentials.apiURL)
                     Credentials:   \(credentials.source)

@@ -6,12 +6,14 @@ public struct CloudfleetCommand: AsyncParsableCommand {
         commandName: "cloudfleet",
         abstract: "Manage Cloudfleet API tokens, CLI profiles and Kubernetes access.",
         discussion: """
-            Exit codes: 0 success; 1 configuration or local error; 2 the server refused the input; 3 authentication \
-            failed; 4 the token's role does not allow the action; 5 not found; 6 the API cannot be reached; \
-            7 server error; 8 conflict; 64 usage error.
+            Exit codes: 0 success; 1 configuration or local error (and a secret that `tokens check` refuses); \
+            2 the server refused the input; 3 authentication failed (also: the token expired); 4 the token's role does \
+            not allow the action, or the token may not be used from this address; 5 not found; 6 the API cannot be \
+            reached; 7 server error; 8 conflict; 9 rate limited (too many failed authentications; retry later); \
+            64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Auth.self, Tokens.self, Clusters.self]
+        subcommands: [Auth.self, Tokens.self, Clusters.self, OrganizationCommand.self, AuditCommand.self]
     )
 
     public init() {}
