@@ -42,6 +42,7 @@ class Seen:
 
     secrets: set[str] = set()
     access_tokens: set[str] = set()
+    service_credentials: set[str] = set()  # `cfsvc_…` of `admin create-service-credential`
 
     @classmethod
     def secret(cls, value: str) -> str:
@@ -51,6 +52,11 @@ class Seen:
     @classmethod
     def access_token(cls, value: str) -> str:
         cls.access_tokens.add(value)
+        return value
+
+    @classmethod
+    def service_credential(cls, value: str) -> str:
+        cls.service_credentials.add(value)
         return value
 
 

@@ -32,6 +32,13 @@ struct AuthenticationGate: Sendable {
     let metrics: ServerMetrics
     let clock: @Sendable () -> Date
 
+    private func verify(_ credentials: Credentials, storeLookup: Bool) async throws -> Authenticator.Verified {
+        switch credentials {
+        case .basic(let id, let secret): try await authenticator.verify(tokenID: id, secret: secret, storeLookup: storeLookup)
+        case .bearer(let token): try await authenticator.verify(accessToken: token, storeLookup: storeLookup)
+        }
+    }
+
     /// The token behind `credentials`, or a ``Refusal``. Store outages are rethrown as they are.
     func authenticate(
         _ credentials: Credentials?, path: ServerMetrics.Path, sourceIP: String?, userAgent: String?, requestID: String?, logger: Logger
@@ -46,18 +53,25 @@ struct AuthenticationGate: Sendable {
         let limited = limiter.retryAfter(tokenID: claimedID, address: sourceIP, now: now)
         let verified: Authenticator.Verified
         do {
-            // While limited, guesses are checked against cached tokens only: they no longer reach the database.
-            switch credentials {
-            case .basic(let id, let secret):
-                verified = try await authenticator.verify(tokenID: id, secret: secret, storeLookup: limited == nil)
-            case .bearer(let token):
-                verified = try await authenticator.verify(accessToken: token, storeLookup: limited == nil)
+            do {
+                // While limited, guesses are checked against cached tokens first …
+                verified = try await verify(credentials, storeLookup: limited == nil)
+            } catch Authenticator.Failure.notCached
+                where limiter.allowLookupWhileLimited(tokenID: claimedID, address: sourceIP, now: now)
+            {
+                // … and reach the store at most once a second, which refills the cache after a change to the token.
+                verified = try await verify(credentials, storeLookup: true)
             }
         } catch let failure as Authenticator.Failure {
             logger.debug("authentication failed", metadata: ["reason": "\(failure)"])
             if case .expired(let at) = failure {
                 metrics.authentication(path, .expired)
                 throw Refusal.expired(at)
+            }
+            if failure == .notCached, let limited {
+                // Not a verdict on the credentials: nothing is spent, the caller retries shortly.
+                metrics.authentication(path, .rateLimited)
+                throw Refusal.rateLimited(retryAfter: min(limited, Int(limiter.limitedLookupInterval.rounded(.up))))
             }
             if case .wrongSecret(let id, let organization) = failure {
                 auditor.record(

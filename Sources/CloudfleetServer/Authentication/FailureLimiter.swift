@@ -20,6 +20,9 @@ final class FailureLimiter: Sendable {
     }
 
     private let buckets = Mutex<[String: Bucket]>([:])
+    private let lookups = Mutex<[String: Date]>([:])
+    /// While limited, a token ID or an address gets at most one store look-up per this many seconds.
+    let limitedLookupInterval: TimeInterval = 1
     let perToken: Budget
     let perAddress: Budget
     private let capacity: Int
@@ -40,6 +43,21 @@ final class FailureLimiter: Sendable {
             }
         }
         return waits.max().map { max(1, Int($0.rounded(.up))) }
+    }
+
+    /// Whether a limited request may still read the store: at most once per ``limitedLookupInterval`` for its token
+    /// ID and for its address. This refills the cache after a change to a token under attack (which empties it),
+    /// so the holder of the valid secret gets back in within a second, while a flood stays off the database.
+    func allowLookupWhileLimited(tokenID: String?, address: String?, now: Date) -> Bool {
+        let keys = keys(tokenID: tokenID, address: address).map(\.0)
+        return lookups.withLock { lookups in
+            guard keys.allSatisfy({ key in lookups[key].map { now.timeIntervalSince($0) >= limitedLookupInterval } ?? true }) else {
+                return false
+            }
+            if lookups.count >= capacity { lookups.removeAll() }
+            for key in keys { lookups[key] = now }
+            return true
+        }
     }
 
     /// Spends one failure of the token ID's and the address's budgets.

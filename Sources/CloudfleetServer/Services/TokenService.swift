@@ -59,7 +59,7 @@ public struct TokenService: Sendable {
         let token = try await store.updateToken(
             id: id, organization: organization, change: change, at: clock(),
             audit: event(.tokenUpdate, id, organization, context, details: details))
-        cache.invalidate(id)
+        await invalidateAndWarm(id)
         return token
     }
 
@@ -80,7 +80,7 @@ public struct TokenService: Sendable {
         let token = try await store.replaceSecret(
             id: id, organization: organization, digest: hasher.digest(secret), previousValidUntil: validUntil, at: now,
             audit: event(.tokenRegenerate, id, organization, context, details: details))
-        cache.invalidate(id)
+        await invalidateAndWarm(id)
         return IssuedSecret(token: token, secret: secret)
     }
 
@@ -120,6 +120,16 @@ public struct TokenService: Sendable {
         } catch StoreError.notFound {
             return nil  // Regenerated or deleted in the meantime: nothing left to revoke.
         }
+    }
+
+    /// Invalidates the cached state of `id`, then reads it again from the store through the cache's epoch-guarded
+    /// fill (never from the change's own result, which a concurrent change may already have superseded). The
+    /// holder's next request then needs no store read, which matters while its token ID is rate-limited.
+    private func invalidateAndWarm(_ id: TokenID) async {
+        cache.invalidate(id)
+        let epoch = cache.lookup(id).epoch
+        guard let token = try? await store.token(id: id) else { return }
+        cache.fill(TokenVerificationState(token), epoch: epoch)
     }
 
     /// Checks an expiry against the clock and the organization's policy.
