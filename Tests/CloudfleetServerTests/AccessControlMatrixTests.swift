@@ -21,6 +21,7 @@ import Yams
         case regenerateSecret = "POST /v1/tokens/{id}/secret"
         case deleteToken = "DELETE /v1/tokens/{id}"
         case getOrganization = "GET /v1/organization"
+        case updateOrganizationPolicy = "PATCH /v1/organization"
         case listAuditEvents = "GET /v1/audit-events"
         case listClusters = "GET /v1/clusters"
         case createCluster = "POST /v1/clusters"
@@ -47,6 +48,7 @@ import Yams
             switch self {
             case .createToken: #"{"name":"made by matrix","role":"User"}"#
             case .updateToken: #"{"name":"renamed by matrix"}"#
+            case .updateOrganizationPolicy: #"{"require_expiry":false}"#
             case .createCluster: #"{"name":"made-by-matrix","api_endpoint":"https://203.0.113.10:6443"}"#
             default: nil
             }
@@ -62,7 +64,10 @@ import Yams
         }
 
         var changes: Bool {
-            [.createToken, .updateToken, .regenerateSecret, .deleteToken, .createCluster, .deleteCluster, .issueWebhookCredential].contains(self)
+            [
+                .createToken, .updateToken, .regenerateSecret, .deleteToken, .updateOrganizationPolicy, .createCluster, .deleteCluster,
+                .issueWebhookCredential,
+            ].contains(self)
         }
         var targetsToken: Bool { [.getToken, .updateToken, .regenerateSecret, .deleteToken].contains(self) }
         var targetsCluster: Bool { [.getCluster, .deleteCluster, .issueWebhookCredential, .issueClusterToken].contains(self) }
@@ -70,6 +75,10 @@ import Yams
 
     enum Caller: String, CaseIterable, Sendable {
         case anonymous, wrongSecret, user, administrator, otherOrganization, regenerated, deleted, expired
+        /// An Administrator token fenced to 10.0.0.0/8; router tests have no peer address, which no fence admits.
+        case fenced
+        /// A wrong secret for a token ID that has spent its burst of failures.
+        case rateLimited
     }
 
     enum Scheme: String, CaseIterable, Sendable {
@@ -80,6 +89,10 @@ import Yams
         switch caller {
         case .anonymous, .wrongSecret, .regenerated, .deleted, .expired:
             return 401
+        case .fenced:
+            return 403
+        case .rateLimited:
+            return 429
         case .administrator:
             return endpoint.success
         case .user:
@@ -95,7 +108,7 @@ import Yams
     @Test(arguments: Endpoint.allCases, Scheme.allCases)
     func matrix(_ endpoint: Endpoint, _ scheme: Scheme) async throws {
         let world = try await TestWorld.make()
-        // An expired Administrator token, written directly (expiry has no API yet).
+        // An expired Administrator token, written directly (the API only accepts expiries in the future).
         let expiredSecret = TokenSecret.generate()
         let expiredID = TokenID.generate()
         let past = Date().addingTimeInterval(-60)
@@ -125,6 +138,13 @@ import Yams
                     "\(endpoint.rawValue) as \(caller) with \(scheme): \(reply.status.code) \(reply.text)")
                 if reply.status == .unauthorized {
                     #expect(reply.headers[.wwwAuthenticate] != nil)
+                }
+                // Only the holder of an expired token's right secret learns that it expired.
+                #expect((reply.error.code == "token_expired") == (caller == .expired), "\(caller): \(reply.text)")
+                if caller == .fenced { #expect(reply.error.code == "address_not_allowed", "\(reply.text)") }
+                if caller == .rateLimited {
+                    #expect(reply.error.code == "rate_limited", "\(reply.text)")
+                    #expect(reply.headers[.retryAfter].flatMap { Int($0) }.map { (1...6).contains($0) } == true)
                 }
                 if reply.status.code >= 400 {
                     #expect(reply.error.code != nil, "error body for \(caller): \(reply.text)")
@@ -161,8 +181,39 @@ import Yams
             }
         }
         #expect(byToken == Set(Endpoint.allCases.map(\.rawValue)))
-        // The webhook authenticates its caller with the cluster's credential; KubernetesTests covers who may call it.
-        #expect(byOtherSchemes == ["POST /v1/clusters/{id}/tokenreview"])
+        // The webhook authenticates its caller with the cluster's credential (KubernetesTests covers who may call
+        // it); leak reports and metrics a service credential (LeakReportTests, MetricsTests).
+        #expect(byOtherSchemes == ["POST /v1/clusters/{id}/tokenreview", "POST /v1/secrets/report", "GET /metrics"])
+    }
+
+    /// Every operation a token calls documents the refusals every such call can meet: 401, 403 (a fence), 429
+    /// with `Retry-After`, and the expiry header on its success.
+    @Test func everyAuthenticatedOperationDocumentsTheRefusals() throws {
+        let document = try #require(try Yams.load(yaml: String(decoding: OpenAPIDocument.yaml, as: UTF8.self)) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        let components = try #require(document["components"] as? [String: Any])
+        let responses = try #require(components["responses"] as? [String: Any])
+        let tooMany = try #require(responses["TooManyRequests"] as? [String: Any])
+        #expect((tooMany["headers"] as? [String: Any])?["Retry-After"] != nil)
+        for endpoint in Endpoint.allCases {
+            let parts = endpoint.rawValue.split(separator: " ")
+            let item = try #require(paths[String(parts[1])] as? [String: Any])
+            let operation = try #require(item[parts[0].lowercased()] as? [String: Any])
+            let answers = try #require(operation["responses"] as? [String: Any])
+            for status in ["401", "403", "429"] {
+                #expect(answers[status] != nil, "\(endpoint.rawValue) does not document \(status)")
+            }
+            #expect(
+                ((answers["429"] as? [String: Any])?["$ref"] as? String) == "#/components/responses/TooManyRequests", "\(endpoint.rawValue)")
+            for (status, answer) in answers where status.hasPrefix("2") {
+                let headers = (answer as? [String: Any])?["headers"] as? [String: Any]
+                #expect(headers?["Cloudfleet-Token-Expires-At"] != nil, "\(endpoint.rawValue) \(status) lacks the expiry header")
+            }
+        }
+        let tokenEndpoint = try #require((paths["/v1/auth/token"] as? [String: Any])?["post"] as? [String: Any])
+        let answers = try #require(tokenEndpoint["responses"] as? [String: Any])
+        #expect(((answers["429"] as? [String: Any])?["headers"] as? [String: Any])?["Retry-After"] != nil)
+        #expect(answers["403"] != nil)
     }
 
     // MARK: Helpers
@@ -200,6 +251,22 @@ import Yams
         case .expired:
             // An expired token cannot even exchange its secret, so the bearer case uses Basic's refusal too.
             return expired.basic
+        case .fenced:
+            // Credentials obtained while the token could be used anywhere, then the fence goes up.
+            let fenced = try await client.createToken(world.admin, name: "fenced", role: "Administrator")
+            let headers = try await auth(fenced)
+            let reply = try await client.send(
+                .patch, "/v1/tokens/\(fenced.id)", auth: world.admin.basic, json: #"{"allowed_cidrs":["10.0.0.0/8"]}"#)
+            #expect(reply.status == .ok)
+            return headers
+        case .rateLimited:
+            // Only Basic credentials name a token ID to limit; router tests have no address to limit bearer tokens by.
+            let target = try await client.createToken(world.admin, name: "limited", role: "Administrator")
+            let wrong = Credentials(id: target.id, secret: TokenSecret.generate().reveal)
+            for _ in 0..<10 {
+                #expect(try await client.send(.get, "/v1/organization", auth: wrong.basic).status == .unauthorized)
+            }
+            return wrong.basic
         }
     }
 }

@@ -34,6 +34,9 @@ struct TestWorld {
     let admin: Credentials
     let user: Credentials
     let otherAdmin: Credentials
+    /// Whether ``run(_:)`` serves the application on a real socket (HummingbirdTesting's `.live`), so that
+    /// requests have a peer address (`127.0.0.1` or `::1`), instead of calling the router directly.
+    var live = false
 
     static func make(now: @escaping @Sendable () -> Date = { Date() }) async throws -> TestWorld {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cf-api-\(UUID().uuidString)")
@@ -80,8 +83,42 @@ struct TestWorld {
     /// restart of the server on the same database. End with ``test(_:)``, which cleans up.
     func run<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         let app = try await buildApplication(configuration: configuration, dependencies: dependencies)
-        return try await app.test(.router) { client in try await body(client) }
+        return try await app.test(live ? .live : .router) { client in try await body(client) }
     }
+
+    /// The same world served on a real socket (see ``live``).
+    func served() -> TestWorld {
+        var world = self
+        world.live = true
+        return world
+    }
+
+    /// Stores a service credential of `kind`, as `cloudfleet-server admin create-service-credential` does, and
+    /// returns its value.
+    func serviceCredential(_ kind: ServiceCredential.Kind, name: String, at date: Date = Date()) async throws -> String {
+        let credential = ServiceCredential.generate()
+        try await store.createServiceCredential(
+            ServiceCredentialRecord(
+                kind: kind, name: name, digest: SecretHasher(serverKey: dependencies.serverKey).digest(credential), createdAt: date))
+        return credential.reveal
+    }
+}
+
+/// Waits until `condition` holds, for work the server does off the request path (refusal audit events are
+/// written by a detached task). Polls every 10 ms for at most 5 s; this waits for a task, never for time to pass
+/// on the server's clock.
+func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw TestFailure("timed out waiting for \(what)")
+}
+
+extension Date {
+    /// RFC 3339 in UTC without fractional seconds, as the API writes dates.
+    var rfc3339: String { formatted(.iso8601) }
 }
 
 // MARK: Typed helpers
@@ -135,6 +172,50 @@ extension TestClientProtocol {
         let reply = try await send(.post, "/v1/tokens", auth: auth.basic, json: #"{"name":"\#(name)","role":"\#(role)"}"#)
         guard reply.status == .created else { throw TestFailure("create failed: \(reply.status) \(reply.text)") }
         return Credentials(id: try reply.string("id"), secret: try reply.string("secret"))
+    }
+
+    /// Creates a token with the extra members of `fields` (such as `expires_at` or `allowed_cidrs`).
+    func createToken(_ auth: Credentials, name: String = "ci", role: String = "User", with fields: [String: Any]) async throws
+        -> Credentials
+    {
+        var body = fields
+        body["name"] = name
+        body["role"] = role
+        let reply = try await send(.post, "/v1/tokens", auth: auth.basic, json: try Kube.json(body))
+        guard reply.status == .created else { throw TestFailure("create failed: \(reply.status) \(reply.text)") }
+        return Credentials(id: try reply.string("id"), secret: try reply.string("secret"))
+    }
+
+    /// A token as `GET /v1/tokens/{id}` describes it.
+    func describe(_ id: String, auth: Credentials) async throws -> [String: Any] {
+        let reply = try await send(.get, "/v1/tokens/\(id)", auth: auth.basic)
+        guard reply.status == .ok else { throw TestFailure("describe failed: \(reply.status) \(reply.text)") }
+        return try reply.json
+    }
+
+    /// `GET /v1/audit-events` with `query` (without the `?`), all pages' items, newest first.
+    func audit(_ auth: Credentials, _ query: String = "") async throws -> [[String: Any]] {
+        var items: [[String: Any]] = []
+        var cursor: String?
+        repeat {
+            let parts = [query, "limit=200", cursor.map { "cursor=\($0)" }].compactMap { $0 }.filter { !$0.isEmpty }
+            let reply = try await send(.get, "/v1/audit-events?" + parts.joined(separator: "&"), auth: auth.basic)
+            guard reply.status == .ok, let page = try reply.json["items"] as? [[String: Any]] else {
+                throw TestFailure("audit events failed: \(reply.status) \(reply.text)")
+            }
+            items += page
+            cursor = try reply.json["next_cursor"] as? String
+        } while cursor != nil
+        return items
+    }
+
+    /// Exchanges credentials at `/v1/auth/token` and returns the whole answer.
+    func exchange(_ credentials: Credentials, headers: HTTPFields = [:]) async throws -> Reply {
+        try await execute(
+            uri: "/v1/auth/token", method: .post,
+            headers: credentials.basic + [.contentType: "application/x-www-form-urlencoded"] + headers,
+            body: ByteBuffer(string: "grant_type=client_credentials")
+        ) { Reply(status: $0.status, headers: $0.headers, body: $0.body) }
     }
 
     func accessToken(_ credentials: Credentials) async throws -> String {

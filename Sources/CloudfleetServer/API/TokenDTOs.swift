@@ -85,9 +85,15 @@ struct RegenerateRequest: Decodable {
 
 /// An RFC 3339 timestamp (with or without fractional seconds).
 func parseTimestamp(_ text: String, field: String) throws -> Date {
+    let invalid = ValidationError(field: field, reason: "must be an RFC 3339 timestamp such as 2027-01-31T00:00:00Z")
+    // Foundation rolls impossible dates over (2027-02-30 becomes 2027-03-02); refuse them instead.
+    let dateParts = text.prefix(10).split(separator: "-").compactMap { Int($0) }
+    guard dateParts.count == 3,
+        DateComponents(year: dateParts[0], month: dateParts[1], day: dateParts[2]).isValidDate(in: Calendar(identifier: .gregorian))
+    else { throw invalid }
     if let date = try? Date(text, strategy: .iso8601) { return date }
     if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
-    throw ValidationError(field: field, reason: "must be an RFC 3339 timestamp such as 2027-01-31T00:00:00Z")
+    throw invalid
 }
 
 /// Parses a role as the API accepts it: exactly `Administrator` or `User`.
