@@ -154,8 +154,14 @@ import Testing
         let clock = TestClock()
         let world = try await TestWorld.make(now: clock.function)
         try await world.test { client in
-            // No body, an empty JSON object and an explicit null all mean "no grace period".
-            for body in [nil, "{}", #"{"grace_period":null}"#] {
+            // No body and an empty JSON object mean "no grace period"; an explicit null is refused (the document
+            // does not allow it) and changes nothing.
+            let kept = try await client.createToken(world.admin, name: "null grace")
+            let refused = try await client.send(
+                .post, "/v1/tokens/\(kept.id)/secret", auth: world.admin.basic, json: #"{"grace_period":null}"#)
+            #expect(refused.status == .badRequest && refused.error.field == "grace_period", "\(refused.text)")
+            #expect(try await status(client, kept.basic) == .ok)
+            for body in [nil, "{}"] {
                 let old = try await client.createToken(world.admin, name: "seed")
                 let oldBearer = Credentials.bearerHeader(try await client.accessToken(old))
                 let (new, reply) = try await regenerate(client, old, by: world.admin, body: body)

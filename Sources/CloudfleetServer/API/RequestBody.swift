@@ -52,6 +52,16 @@ struct AnyKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
+extension KeyedDecodingContainer {
+    /// Refuses an explicit `null` for `keys`: absent means "leave as it is", and a null is a mistake the caller
+    /// should hear about, not a silent default.
+    func rejectNull(_ keys: [Key], codingPath: [any CodingKey]) throws {
+        for key in keys where try contains(key) && decodeNil(forKey: key) {
+            throw DecodingError.valueNotFound(String.self, .init(codingPath: codingPath + [key], debugDescription: "must not be null"))
+        }
+    }
+}
+
 extension Decoder {
     func rejectUnknownKeys(allowed: Set<String>) throws {
         let container = try container(keyedBy: AnyKey.self)

@@ -19,6 +19,7 @@ struct CreateTokenRequest: Decodable {
     init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["name", "role", "expires_at", "allowed_cidrs"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        try container.rejectNull([.expiresAt, .allowedCIDRs], codingPath: decoder.codingPath)
         self.name = try container.decode(String.self, forKey: .name)
         self.role = try container.decode(String.self, forKey: .role)
         self.expiresAt = try container.decodeIfPresent(String.self, forKey: .expiresAt).map { try parseTimestamp($0, field: "expires_at") }
@@ -46,10 +47,7 @@ struct UpdateTokenRequest: Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         // Absent means "leave as it is"; an explicit null is a mistake, not a request to clear the field, except for
         // expires_at, where null means "never expires".
-        for key in [CodingKeys.name, .role, .allowedCIDRs] where try container.contains(key) && container.decodeNil(forKey: key) {
-            throw DecodingError.valueNotFound(
-                String.self, .init(codingPath: decoder.codingPath + [key], debugDescription: "must not be null"))
-        }
+        try container.rejectNull([.name, .role, .allowedCIDRs], codingPath: decoder.codingPath)
         self.name = try container.decodeIfPresent(String.self, forKey: .name)
         self.role = try container.decodeIfPresent(String.self, forKey: .role)
         if container.contains(.expiresAt) {
@@ -79,6 +77,7 @@ struct RegenerateRequest: Decodable {
     init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["grace_period"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        try container.rejectNull([.gracePeriod], codingPath: decoder.codingPath)
         self.gracePeriod = try container.decodeIfPresent(String.self, forKey: .gracePeriod)
     }
 }

@@ -108,6 +108,7 @@ struct UpdatePolicyRequest: Decodable {
     init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["max_token_lifetime", "require_expiry"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        try container.rejectNull([.requireExpiry], codingPath: decoder.codingPath)
         if container.contains(.maxTokenLifetime) {
             self.maxTokenLifetime = .some(
                 try container.decodeNil(forKey: .maxTokenLifetime) ? nil : try container.decode(String.self, forKey: .maxTokenLifetime))
