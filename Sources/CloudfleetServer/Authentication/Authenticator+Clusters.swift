@@ -24,7 +24,6 @@ extension Authenticator {
         -> (token: String, expiresAt: Date)
     {
         let state = verified.state
-        let generation = verified.slot == .previous ? (state.previousSecret?.generation ?? state.secretGeneration - 1) : state.secretGeneration
         let now = Date(timeIntervalSince1970: clock().timeIntervalSince1970.rounded(.down))
         var expiresAt = now.addingTimeInterval(lifetime)
         // A cluster token never outlives the API token it was minted from.
@@ -36,7 +35,7 @@ extension Authenticator {
             iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [cluster.id.audience]),
             iat: IssuedAtClaim(value: now), nbf: NotBeforeClaim(value: now), exp: ExpirationClaim(value: expiresAt),
             jti: IDClaim(value: Base62.random(length: 22)), tokenUse: ClusterTokenClaims.use, organizationID: state.organizationID.description,
-            clusterID: cluster.id.description, role: state.role.rawValue, secretGeneration: generation,
+            clusterID: cluster.id.description, role: state.role.rawValue, secretGeneration: verified.generation,
             tokenName: state.name.rawValue, kubernetesUsername: identity.username, kubernetesGroups: identity.groups)
         let keyring = signingKeys.current
         let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))

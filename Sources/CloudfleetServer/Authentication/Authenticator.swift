@@ -28,6 +28,11 @@ struct Authenticator: Sendable {
     struct Verified: Sendable, Equatable {
         let state: TokenVerificationState
         let slot: SecretSlot
+
+        /// The secret generation of the secret that was used: what access and cluster tokens minted now carry.
+        var generation: Int {
+            slot == .previous ? (state.previousSecret?.generation ?? state.secretGeneration - 1) : state.secretGeneration
+        }
     }
 
     let store: any Store
@@ -98,7 +103,7 @@ struct Authenticator: Sendable {
             iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [audience]),
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(accessTokenLifetime)),
             jti: IDClaim(value: Base62.random(length: 22)), org: state.organizationID.description, role: state.role.rawValue,
-            gen: verified.slot == .previous ? (state.previousSecret?.generation ?? state.secretGeneration - 1) : state.secretGeneration)
+            gen: verified.generation)
         let keyring = signingKeys.current
         let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))
         return (token, Int(accessTokenLifetime))
