@@ -11,7 +11,7 @@ struct Admin: AsyncParsableCommand {
         abstract: "Bootstrap and break-glass commands that work directly on the configured database.",
         subcommands: [
             CreateOrganization.self, CreateToken.self, RotateSigningKey.self, CreateServiceCredential.self, ListServiceCredentials.self,
-            DeleteServiceCredential.self,
+            DeleteServiceCredential.self, CreateUser.self, SignInLink.self,
         ]
     )
 }
