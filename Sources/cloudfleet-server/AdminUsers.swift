@@ -19,10 +19,7 @@ extension Admin {
         @Option(help: "Output format: text or json.") var output: OutputFormat = .text
 
         func validate() throws {
-            guard Role(name: role) != nil else { throw ValidationError("--role must be Administrator or User") }
-            if let organization, OrganizationID(organization) == nil {
-                throw ValidationError("--organization must be an organization ID (a UUID)")
-            }
+            try AdminContext.validate(role: role, organization: organization)
         }
 
         func run() async throws {

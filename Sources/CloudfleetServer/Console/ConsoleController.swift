@@ -191,11 +191,8 @@ struct ConsoleController {
     }
 
     @Sendable func createToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (me, context) = try await requireSignIn(request, context)
+        let (me, context, form) = try await change(.createToken, request, context, form: CreateTokenForm.self)
         let organization = me.user.organizationID
-        try context.authorize(.createToken, in: organization)
-        let form = try await Self.form(CreateTokenForm.self, request, context)
-        try checkCSRF(form.csrfToken, me)
         var retry = NewTokenPage(session: view(me, onTokens: true), csrfToken: csrf(me), name: form.name ?? "", roleIsUser: form.role == "User")
         let issued: TokenService.IssuedSecret
         do {
@@ -224,10 +221,8 @@ struct ConsoleController {
     }
 
     @Sendable func regenerateToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (me, context) = try await requireSignIn(request, context)
+        let (me, context, _) = try await change(.regenerateTokenSecret, request, context, form: CSRFForm.self)
         let organization = me.user.organizationID
-        try context.authorize(.regenerateTokenSecret, in: organization)
-        try checkCSRF(try await Self.form(CSRFForm.self, request, context).csrfToken, me)
         let issued = try await tokens.regenerate(try Self.tokenID(context), organization: organization, context: try context.auditContext())
         return pages.page("secret", secretPage(issued, me, heading: "API token regenerated"))
     }
@@ -245,10 +240,8 @@ struct ConsoleController {
     }
 
     @Sendable func deleteToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (me, context) = try await requireSignIn(request, context)
+        let (me, context, _) = try await change(.deleteToken, request, context, form: CSRFForm.self)
         let organization = me.user.organizationID
-        try context.authorize(.deleteToken, in: organization)
-        try checkCSRF(try await Self.form(CSRFForm.self, request, context).csrfToken, me)
         try await tokens.delete(try Self.tokenID(context), organization: organization, context: try context.auditContext())
         return ConsolePages.redirect(to: "/console/tokens?notice=deleted")
     }
@@ -266,11 +259,8 @@ struct ConsoleController {
     }
 
     @Sendable func addUser(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (me, context) = try await requireSignIn(request, context)
+        let (me, context, form) = try await change(.createUser, request, context, form: AddUserForm.self)
         let organization = me.user.organizationID
-        try context.authorize(.createUser, in: organization)
-        let form = try await Self.form(AddUserForm.self, request, context)
-        try checkCSRF(form.csrfToken, me)
         do {
             guard let role = Role(name: form.role ?? "") else { throw ValidationError(field: "role", reason: "must be Administrator or User") }
             _ = try await users.create(
@@ -284,11 +274,8 @@ struct ConsoleController {
     }
 
     @Sendable func changeRole(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (me, context) = try await requireSignIn(request, context)
+        let (me, context, form) = try await change(.updateUser, request, context, form: RoleForm.self)
         let organization = me.user.organizationID
-        try context.authorize(.updateUser, in: organization)
-        let form = try await Self.form(RoleForm.self, request, context)
-        try checkCSRF(form.csrfToken, me)
         guard let role = Role(name: form.role ?? "") else {
             return try await renderUsers(me, error: "Invalid role: must be Administrator or User.", status: .unprocessableContent)
         }
@@ -317,10 +304,8 @@ struct ConsoleController {
     }
 
     @Sendable func removeUser(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (me, context) = try await requireSignIn(request, context)
+        let (me, context, _) = try await change(.deleteUser, request, context, form: CSRFForm.self)
         let organization = me.user.organizationID
-        try context.authorize(.deleteUser, in: organization)
-        try checkCSRF(try await Self.form(CSRFForm.self, request, context).csrfToken, me)
         do {
             try await users.delete(try Self.userID(context), organization: organization, actingUser: me.user.id, context: try context.auditContext())
         } catch let error as APIError where error.status == .conflict {
@@ -344,6 +329,18 @@ struct ConsoleController {
         var context = context
         context.principal = me.principal
         return (me, context)
+    }
+
+    /// A change through a form: the signed-in person, authorized for `action` in their organization, and the form,
+    /// decoded, with its CSRF token checked. Nothing is read from the form before the role allows the change.
+    private func change<Form: ConsoleForm>(_ action: Action, _ request: Request, _ context: AppRequestContext, form: Form.Type)
+        async throws -> (ConsoleSessions.SignedIn, AppRequestContext, Form)
+    {
+        let (me, context) = try await requireSignIn(request, context)
+        try context.authorize(action, in: me.user.organizationID)
+        let form = try await Self.form(Form.self, request, context)
+        try checkCSRF(form.csrfToken, me)
+        return (me, context, form)
     }
 
     private func csrf(_ me: ConsoleSessions.SignedIn) -> String { sessions.csrfToken(binding: me.secret.reveal) }
@@ -471,32 +468,37 @@ enum SSORefusal: Error {
 /// Thrown where a page needs a signed-in person and there is none: answered with a redirect to sign-in.
 struct ConsoleSignInRequired: Error {}
 
-private struct CSRFForm: Decodable {
+/// A form of the console: every one carries its CSRF token.
+private protocol ConsoleForm: Decodable {
+    var csrfToken: String? { get }
+}
+
+private struct CSRFForm: ConsoleForm {
     let csrfToken: String?
     enum CodingKeys: String, CodingKey { case csrfToken = "csrf_token" }
 }
 
-private struct LinkForm: Decodable {
+private struct LinkForm: ConsoleForm {
     let csrfToken: String?
     let token: String?
     enum CodingKeys: String, CodingKey { case csrfToken = "csrf_token", token }
 }
 
-private struct CreateTokenForm: Decodable {
+private struct CreateTokenForm: ConsoleForm {
     let csrfToken: String?
     let name: String?
     let role: String?
     enum CodingKeys: String, CodingKey { case csrfToken = "csrf_token", name, role }
 }
 
-private struct AddUserForm: Decodable {
+private struct AddUserForm: ConsoleForm {
     let csrfToken: String?
     let email: String?
     let role: String?
     enum CodingKeys: String, CodingKey { case csrfToken = "csrf_token", email, role }
 }
 
-private struct RoleForm: Decodable {
+private struct RoleForm: ConsoleForm {
     let csrfToken: String?
     let role: String?
     enum CodingKeys: String, CodingKey { case csrfToken = "csrf_token", role }
