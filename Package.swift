@@ -7,6 +7,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// The web console's templates and static assets (Sources/CloudfleetServer/Console/Resources).
+let consoleResources = [
+    "layout.mustache", "sign_in.mustache", "link.mustache", "tokens.mustache", "token_new.mustache", "secret.mustache",
+    "confirm.mustache", "users.mustache", "error.mustache", "console.css", "console.js",
+]
+
 let package = Package(
     name: "cloudfleet",
     platforms: [.macOS(.v15)],
@@ -34,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -93,7 +100,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            // The console's templates and assets are compiled into the binary, like the OpenAPI document.
+            resources: consoleResources.map { .embedInCode("Console/Resources/\($0)") },
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -22,6 +22,7 @@ public struct AppServices: Sendable {
     public let tokens: TokenService
     public let organizations: OrganizationService
     public let clusters: ClusterService
+    public let users: UserService
     let cache: VerificationCache
     let hasher: SecretHasher
 
@@ -35,6 +36,7 @@ public struct AppServices: Sendable {
         self.clusters = ClusterService(
             store: dependencies.store, hasher: hasher, directory: ClusterDirectory(store: dependencies.store, clock: dependencies.clock),
             clock: dependencies.clock)
+        self.users = UserService(store: dependencies.store, hasher: hasher, clock: dependencies.clock)
         self.cache = cache
         self.hasher = hasher
     }
@@ -84,6 +86,17 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         clusters: services.clusters, authenticator: authenticator, endpoints: endpoints,
         clusterTokenLifetime: configuration.clusterTokenLifetime
     ).addRoutes(to: v1)
+    ConsoleController(
+        pages: try ConsolePages(),
+        sessions: ConsoleSessions(
+            store: dependencies.store, hasher: services.hasher, serverKey: dependencies.serverKey,
+            lifetime: configuration.consoleSessionLifetime, clock: dependencies.clock),
+        tokens: services.tokens, users: services.users,
+        sso: configuration.consoleSSO.map {
+            OIDCSignIn(configuration: $0, redirectURI: configuration.issuer + "/console/sign-in/callback", clock: dependencies.clock)
+        },
+        secureCookies: configuration.servesTLS, clock: dependencies.clock
+    ).addRoutes(to: router)
 
     var app = Application(
         router: router,

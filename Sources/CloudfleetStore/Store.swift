@@ -89,6 +89,51 @@ public protocol Store: Sendable {
     func replaceWebhookCredential(id: ClusterID, organization: OrganizationID, digest: SecretDigest, at: Date, audit: AuditEvent)
         async throws -> Cluster
 
+    // MARK: Users and console sessions
+
+    /// Stores a new user and records `audit`; an email address (or SSO subject) already held by a user of any
+    /// organization throws ``StoreError/alreadyExists``.
+    func createUser(_ user: User, audit: AuditEvent) async throws
+    /// The user with `id` in any organization, or `nil`.
+    func user(id: UserID) async throws -> User?
+    /// The user with `email` in any organization, or `nil`.
+    func user(email: EmailAddress) async throws -> User?
+    /// The user bound to SSO subject `ssoSubject` in any organization, or `nil`.
+    func user(ssoSubject: String) async throws -> User?
+    /// Users of `organization` after `cursor`, by email address then ID, at most `limit`.
+    func listUsers(organization: OrganizationID, after cursor: UserCursor?, limit: Int) async throws -> Page<User, UserCursor>
+    /// The number of users of `organization` holding `role`.
+    func userCount(organization: OrganizationID, role: Role) async throws -> Int
+    /// Sets the role of a user of `organization`, sets `updatedAt` to `at`, records `audit`, and returns the user
+    /// as it is now.
+    func updateUserRole(id: UserID, organization: OrganizationID, role: Role, at: Date, audit: AuditEvent) async throws -> User
+    /// Binds SSO subject `subject` to user `id` if it has none yet (doing nothing if it has this one) and returns
+    /// the user as it is now. Throws ``StoreError/alreadyExists`` when the user has another subject or another
+    /// user has this one, ``StoreError/notFound`` when there is no such user.
+    func bindSSOSubject(id: UserID, subject: String, at: Date) async throws -> User
+    /// Deletes a user of `organization` with all its sessions and sign-in links, and records `audit`.
+    func deleteUser(id: UserID, organization: OrganizationID, audit: AuditEvent) async throws
+
+    /// Stores a new session, sets the user's `lastSignInAt` to the session's `createdAt`, and records `audit`,
+    /// in one transaction. Throws ``StoreError/notFound`` if the user no longer exists.
+    func createSession(_ session: ConsoleSession, audit: AuditEvent) async throws
+    /// The session whose secret has `digest`, or `nil`; expired sessions are returned too (the caller checks).
+    func session(digest: SecretDigest) async throws -> ConsoleSession?
+    /// Deletes the session whose secret has `digest` (sign-out) and records `audit`; throws
+    /// ``StoreError/notFound`` if there is none.
+    func deleteSession(digest: SecretDigest, audit: AuditEvent) async throws
+    /// Deletes sessions and sign-in links that expired before `instant`; returns how many records went.
+    func deleteExpiredConsoleRecords(before instant: Date) async throws -> Int
+
+    /// Stores a new sign-in link and records `audit`.
+    func createSignInLink(_ link: SignInLink, audit: AuditEvent) async throws
+    /// The sign-in link whose secret has `digest`, used or not, or `nil` (to tell a person why it fails).
+    func signInLink(digest: SecretDigest) async throws -> SignInLink?
+    /// Marks the sign-in link whose secret has `digest` used at `at` and returns it, atomically and only if it
+    /// is unused and `at` is before its expiry; otherwise returns `nil` and changes nothing. Of two concurrent
+    /// calls at most one gets the link.
+    func consumeSignInLink(digest: SecretDigest, at: Date) async throws -> SignInLink?
+
     // MARK: Audit
 
     /// Audit events of `organization` that pass `filter`, newest first, after `cursor`, at most `limit`.

@@ -44,6 +44,17 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
     case auditFilters
     case standaloneAuditEvent
     case serviceCredentials
+    case userRoundTrip
+    case userDuplicate
+    case userPagination
+    case userCountByRole
+    case userRoleUpdate
+    case ssoSubjectBinding
+    case userDelete
+    case consoleSessions
+    case expiredConsoleRecords
+    case signInLinks
+    case concurrentSignInLinkConsumption
 
     public var description: String { rawValue }
 
@@ -88,6 +99,17 @@ public enum StoreConformance: String, CaseIterable, Sendable, CustomStringConver
         case .auditFilters: try await Self.auditFilters(store)
         case .standaloneAuditEvent: try await Self.standaloneAuditEvent(store)
         case .serviceCredentials: try await Self.serviceCredentials(store)
+        case .userRoundTrip: try await Self.userRoundTrip(store)
+        case .userDuplicate: try await Self.userDuplicate(store)
+        case .userPagination: try await Self.userPagination(store)
+        case .userCountByRole: try await Self.userCountByRole(store)
+        case .userRoleUpdate: try await Self.userRoleUpdate(store)
+        case .ssoSubjectBinding: try await Self.ssoSubjectBinding(store)
+        case .userDelete: try await Self.userDelete(store)
+        case .consoleSessions: try await Self.consoleSessions(store)
+        case .expiredConsoleRecords: try await Self.expiredConsoleRecords(store)
+        case .signInLinks: try await Self.signInLinks(store)
+        case .concurrentSignInLinkConsumption: try await Self.concurrentSignInLinkConsumption(store)
         }
     }
 }

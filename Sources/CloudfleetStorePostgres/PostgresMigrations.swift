@@ -133,5 +133,57 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            name: "console users, sessions and sign-in links",
+            statements: [
+                // Email addresses are unique across the installation and stored lower-cased (EmailAddress does it; the
+                // CHECK keeps any other writer honest). COLLATE "C" orders them byte by byte, as the user list and its
+                // cursor compare them, whatever the database's locale. (id, organization_id) is unique so that sessions
+                // and links can reference both: a session can only name its user's own organization.
+                """
+                CREATE TABLE users (
+                    id UUID PRIMARY KEY,
+                    organization_id UUID NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+                    email TEXT COLLATE "C" NOT NULL UNIQUE CHECK (email = lower(email)),
+                    role TEXT NOT NULL CHECK (role IN ('Administrator', 'User')),
+                    sso_subject TEXT UNIQUE,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT NOT NULL,
+                    last_sign_in_at TIMESTAMPTZ,
+                    UNIQUE (id, organization_id)
+                )
+                """,
+                "CREATE INDEX users_by_organization ON users (organization_id, email, id)",
+                """
+                CREATE TABLE console_sessions (
+                    digest TEXT PRIMARY KEY,
+                    user_id UUID NOT NULL,
+                    organization_id UUID NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    expires_at TIMESTAMPTZ NOT NULL,
+                    source_ip TEXT,
+                    method TEXT NOT NULL,
+                    FOREIGN KEY (user_id, organization_id) REFERENCES users (id, organization_id) ON DELETE CASCADE
+                )
+                """,
+                "CREATE INDEX console_sessions_by_user ON console_sessions (user_id, organization_id)",
+                "CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at)",
+                """
+                CREATE TABLE sign_in_links (
+                    digest TEXT PRIMARY KEY,
+                    user_id UUID NOT NULL,
+                    organization_id UUID NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    expires_at TIMESTAMPTZ NOT NULL,
+                    used_at TIMESTAMPTZ,
+                    FOREIGN KEY (user_id, organization_id) REFERENCES users (id, organization_id) ON DELETE CASCADE
+                )
+                """,
+                "CREATE INDEX sign_in_links_by_user ON sign_in_links (user_id, organization_id)",
+                "CREATE INDEX sign_in_links_by_expiry ON sign_in_links (expires_at)",
+            ]
+        ),
     ]
 }

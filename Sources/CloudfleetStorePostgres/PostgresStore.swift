@@ -594,6 +594,207 @@ public final class PostgresStore: Store {
         }
     }
 
+    // MARK: Users and console sessions
+
+    private static let userColumns = """
+        id, organization_id, email, role, sso_subject, created_at, updated_at, created_by, last_sign_in_at
+        """
+
+    public func createUser(_ user: User, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO users (id, organization_id, email, role, sso_subject, created_at, updated_at, created_by, last_sign_in_at)
+                VALUES (\(user.id.uuid), \(user.organizationID.uuid), \(user.email.rawValue), \(user.role.rawValue), \(user.ssoSubject),
+                    \(user.createdAt.timestamp), \(user.updatedAt.timestamp), \(user.createdBy), \(user.lastSignInAt?.timestamp))
+                """,
+                logger: self.logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    public func user(id: UserID) async throws -> User? {
+        try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.userColumns) FROM users WHERE id = $1", binds: try Self.binds(id.uuid)))
+            .first.map(Self.user(from:))
+    }
+
+    public func user(email: EmailAddress) async throws -> User? {
+        try await read(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.userColumns) FROM users WHERE email = $1", binds: try Self.binds(email.rawValue))
+        ).first.map(Self.user(from:))
+    }
+
+    public func user(ssoSubject: String) async throws -> User? {
+        try await read(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.userColumns) FROM users WHERE sso_subject = $1", binds: try Self.binds(ssoSubject))
+        ).first.map(Self.user(from:))
+    }
+
+    public func listUsers(organization: OrganizationID, after cursor: UserCursor?, limit: Int) async throws -> Page<User, UserCursor> {
+        let limit = max(1, limit)
+        var binds = PostgresBindings()
+        binds.append(organization.uuid)
+        var sql = "SELECT \(Self.userColumns) FROM users WHERE organization_id = $1"
+        if let cursor {
+            // `email` is COLLATE "C": the row comparison orders byte by byte, like the cursor.
+            binds.append(cursor.email.rawValue)
+            binds.append(cursor.id.uuid)
+            sql += " AND (email, id) > ($2, $3)"
+        }
+        binds.append(limit + 1)
+        sql += " ORDER BY email, id LIMIT $\(binds.count)"
+        var users = try await read(PostgresQuery(unsafeSQL: sql, binds: binds)).map(Self.user(from:))
+        var next: UserCursor?
+        if users.count > limit {
+            users.removeLast()
+            next = users.last.map { UserCursor(email: $0.email, id: $0.id) }
+        }
+        return Page(items: users, next: next)
+    }
+
+    public func userCount(organization: OrganizationID, role: Role) async throws -> Int {
+        try await read("SELECT COUNT(*) AS n FROM users WHERE organization_id = \(organization.uuid) AND role = \(role.rawValue)")
+            .first?["n"].decode(Int.self) ?? 0
+    }
+
+    public func updateUserRole(id: UserID, organization: OrganizationID, role: Role, at: Date, audit: AuditEvent) async throws -> User {
+        let update = PostgresQuery(
+            unsafeSQL: """
+                UPDATE users SET role = $1, updated_at = $2 WHERE id = $3 AND organization_id = $4 RETURNING \(Self.userColumns)
+                """,
+            binds: try Self.binds(role.rawValue, at.timestamp, id.uuid, organization.uuid))
+        return try await transaction { connection in
+            guard let row = try await Self.rows(try await connection.query(update, logger: self.logger)).first else {
+                throw StoreError.notFound
+            }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+            return try Self.user(from: row)
+        }
+    }
+
+    public func bindSSOSubject(id: UserID, subject: String, at: Date) async throws -> User {
+        // Only a user without a subject takes one; a subject held by another user fails the UNIQUE constraint. A
+        // concurrent bind of the same user makes the UPDATE match nothing once it commits, and the SELECT (a new
+        // snapshot) then sees which subject won.
+        let bind = PostgresQuery(
+            unsafeSQL: """
+                UPDATE users SET sso_subject = $1, updated_at = $2 WHERE id = $3 AND sso_subject IS NULL RETURNING \(Self.userColumns)
+                """,
+            binds: try Self.binds(subject, at.timestamp, id.uuid))
+        let current = PostgresQuery(unsafeSQL: "SELECT \(Self.userColumns) FROM users WHERE id = $1", binds: try Self.binds(id.uuid))
+        return try await transaction { connection in
+            if let row = try await Self.rows(try await connection.query(bind, logger: self.logger)).first {
+                return try Self.user(from: row)
+            }
+            guard let row = try await Self.rows(try await connection.query(current, logger: self.logger)).first else {
+                throw StoreError.notFound
+            }
+            let user = try Self.user(from: row)
+            guard user.ssoSubject == subject else { throw StoreError.alreadyExists }
+            return user
+        }
+    }
+
+    public func deleteUser(id: UserID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            // Sessions and sign-in links go with the user (ON DELETE CASCADE).
+            let deleted = try await Self.rows(
+                try await connection.query(
+                    "DELETE FROM users WHERE id = \(id.uuid) AND organization_id = \(organization.uuid) RETURNING id", logger: self.logger))
+            guard !deleted.isEmpty else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    private static let sessionColumns = "digest, user_id, organization_id, created_at, expires_at, source_ip, method"
+
+    public func createSession(_ session: ConsoleSession, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            let signedIn = try await Self.rows(
+                try await connection.query(
+                    """
+                    UPDATE users SET last_sign_in_at = \(session.createdAt.timestamp)
+                    WHERE id = \(session.userID.uuid) AND organization_id = \(session.organizationID.uuid) RETURNING id
+                    """,
+                    logger: self.logger))
+            guard !signedIn.isEmpty else { throw StoreError.notFound }
+            try await connection.query(
+                """
+                INSERT INTO console_sessions (digest, user_id, organization_id, created_at, expires_at, source_ip, method)
+                VALUES (\(session.digest.storageString), \(session.userID.uuid), \(session.organizationID.uuid),
+                    \(session.createdAt.timestamp), \(session.expiresAt.timestamp), \(session.sourceIP), \(session.method))
+                """,
+                logger: self.logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    public func session(digest: SecretDigest) async throws -> ConsoleSession? {
+        try await read(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Self.sessionColumns) FROM console_sessions WHERE digest = $1", binds: try Self.binds(digest.storageString))
+        ).first.map(Self.session(from:))
+    }
+
+    public func deleteSession(digest: SecretDigest, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            let deleted = try await Self.rows(
+                try await connection.query(
+                    "DELETE FROM console_sessions WHERE digest = \(digest.storageString) RETURNING digest", logger: self.logger))
+            guard !deleted.isEmpty else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    public func deleteExpiredConsoleRecords(before instant: Date) async throws -> Int {
+        try await transaction { connection in
+            let counted = try await Self.rows(
+                try await connection.query(
+                    """
+                    WITH sessions AS (DELETE FROM console_sessions WHERE expires_at < \(instant.timestamp) RETURNING 1),
+                        links AS (DELETE FROM sign_in_links WHERE expires_at < \(instant.timestamp) RETURNING 1)
+                    SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM links) AS n
+                    """,
+                    logger: self.logger))
+            return try counted.first?["n"].decode(Int.self) ?? 0
+        }
+    }
+
+    private static let signInLinkColumns = "digest, user_id, organization_id, created_at, expires_at, used_at"
+
+    public func createSignInLink(_ link: SignInLink, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO sign_in_links (digest, user_id, organization_id, created_at, expires_at, used_at)
+                VALUES (\(link.digest.storageString), \(link.userID.uuid), \(link.organizationID.uuid), \(link.createdAt.timestamp),
+                    \(link.expiresAt.timestamp), \(link.usedAt?.timestamp))
+                """,
+                logger: self.logger)
+            try await Self.insert(audit, on: connection, logger: self.logger)
+        }
+    }
+
+    public func signInLink(digest: SecretDigest) async throws -> SignInLink? {
+        try await read(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Self.signInLinkColumns) FROM sign_in_links WHERE digest = $1", binds: try Self.binds(digest.storageString))
+        ).first.map(Self.signInLink(from:))
+    }
+
+    public func consumeSignInLink(digest: SecretDigest, at: Date) async throws -> SignInLink? {
+        // One conditional UPDATE: a concurrent call waits for the row lock, then finds `used_at` set and matches nothing.
+        let consume = PostgresQuery(
+            unsafeSQL: """
+                UPDATE sign_in_links SET used_at = $1 WHERE digest = $2 AND used_at IS NULL AND expires_at > $1
+                RETURNING \(Self.signInLinkColumns)
+                """,
+            binds: try Self.binds(at.timestamp, digest.storageString))
+        return try await transaction { connection in
+            try await Self.rows(try await connection.query(consume, logger: self.logger)).first.map(Self.signInLink(from:))
+        }
+    }
+
     // MARK: Audit
 
     private static func insert(_ event: AuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
@@ -805,6 +1006,37 @@ public final class PostgresStore: Store {
             name: name, apiEndpoint: try row["api_endpoint"].decode(String.self), caBundle: try row["ca_bundle"].decode(String?.self),
             webhookCredentialDigest: digest, createdAt: try row["created_at"].decode(Date.self),
             updatedAt: try row["updated_at"].decode(Date.self), createdBy: try row["created_by"].decode(String.self))
+    }
+
+    private static func user(from row: PostgresRandomAccessRow) throws -> User {
+        guard let email = try? EmailAddress(try row["email"].decode(String.self)), let role = Role(rawValue: try row["role"].decode(String.self))
+        else { throw StoreError.corrupt("unreadable user row") }
+        return User(
+            id: UserID(try row["id"].decode(UUID.self)), organizationID: OrganizationID(try row["organization_id"].decode(UUID.self)),
+            email: email, role: role, ssoSubject: try row["sso_subject"].decode(String?.self), createdAt: try row["created_at"].decode(Date.self),
+            updatedAt: try row["updated_at"].decode(Date.self), createdBy: try row["created_by"].decode(String.self),
+            lastSignInAt: try row["last_sign_in_at"].decode(Date?.self))
+    }
+
+    private static func session(from row: PostgresRandomAccessRow) throws -> ConsoleSession {
+        guard let digest = SecretDigest(storageString: try row["digest"].decode(String.self)) else {
+            throw StoreError.corrupt("unreadable console session row")
+        }
+        return ConsoleSession(
+            digest: digest, userID: UserID(try row["user_id"].decode(UUID.self)),
+            organizationID: OrganizationID(try row["organization_id"].decode(UUID.self)), createdAt: try row["created_at"].decode(Date.self),
+            expiresAt: try row["expires_at"].decode(Date.self), sourceIP: try row["source_ip"].decode(String?.self),
+            method: try row["method"].decode(String.self))
+    }
+
+    private static func signInLink(from row: PostgresRandomAccessRow) throws -> SignInLink {
+        guard let digest = SecretDigest(storageString: try row["digest"].decode(String.self)) else {
+            throw StoreError.corrupt("unreadable sign-in link row")
+        }
+        return SignInLink(
+            digest: digest, userID: UserID(try row["user_id"].decode(UUID.self)),
+            organizationID: OrganizationID(try row["organization_id"].decode(UUID.self)), createdAt: try row["created_at"].decode(Date.self),
+            expiresAt: try row["expires_at"].decode(Date.self), usedAt: try row["used_at"].decode(Date?.self))
     }
 
     private static func auditEvent(from row: PostgresRandomAccessRow) throws -> AuditEvent {

@@ -122,5 +122,56 @@ enum SQLiteMigrations {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            name: "console users, sessions and sign-in links",
+            statements: [
+                // Email addresses are unique across the installation and stored lower-cased (EmailAddress does it; the
+                // CHECK keeps any other writer honest). (id, organization_id) is unique so that sessions and links
+                // can reference both: a session can only name its user's own organization.
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+                    email TEXT NOT NULL UNIQUE CHECK (email = lower(email)),
+                    role TEXT NOT NULL CHECK (role IN ('Administrator', 'User')),
+                    sso_subject TEXT UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    created_by TEXT NOT NULL,
+                    last_sign_in_at INTEGER,
+                    UNIQUE (id, organization_id)
+                ) STRICT
+                """,
+                "CREATE INDEX users_by_organization ON users (organization_id, email, id)",
+                """
+                CREATE TABLE console_sessions (
+                    digest TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL,
+                    organization_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    source_ip TEXT,
+                    method TEXT NOT NULL,
+                    FOREIGN KEY (user_id, organization_id) REFERENCES users (id, organization_id) ON DELETE CASCADE
+                ) STRICT
+                """,
+                "CREATE INDEX console_sessions_by_user ON console_sessions (user_id, organization_id)",
+                "CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at)",
+                """
+                CREATE TABLE sign_in_links (
+                    digest TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL,
+                    organization_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER,
+                    FOREIGN KEY (user_id, organization_id) REFERENCES users (id, organization_id) ON DELETE CASCADE
+                ) STRICT
+                """,
+                "CREATE INDEX sign_in_links_by_user ON sign_in_links (user_id, organization_id)",
+                "CREATE INDEX sign_in_links_by_expiry ON sign_in_links (expires_at)",
+            ]
+        ),
     ]
 }

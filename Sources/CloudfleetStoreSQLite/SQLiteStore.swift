@@ -492,6 +492,181 @@ public final class SQLiteStore: Store {
         }
     }
 
+    // MARK: Users and console sessions
+
+    private static let userColumns = """
+        id, organization_id, email, role, sso_subject, created_at, updated_at, created_by, last_sign_in_at
+        """
+
+    public func createUser(_ user: User, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO users (\(Self.userColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(user.id.description), .text(user.organizationID.description), .text(user.email.rawValue),
+                    .text(user.role.rawValue), user.ssoSubject.sqlite, user.createdAt.sqlite, user.updatedAt.sqlite,
+                    .text(user.createdBy), user.lastSignInAt.sqlite,
+                ]
+            )
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func user(id: UserID) async throws -> User? {
+        try await read("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.text(id.description)]).first.map(Self.user(from:))
+    }
+
+    public func user(email: EmailAddress) async throws -> User? {
+        try await read("SELECT \(Self.userColumns) FROM users WHERE email = ?", [.text(email.rawValue)]).first.map(Self.user(from:))
+    }
+
+    public func user(ssoSubject: String) async throws -> User? {
+        try await read("SELECT \(Self.userColumns) FROM users WHERE sso_subject = ?", [.text(ssoSubject)]).first.map(Self.user(from:))
+    }
+
+    public func listUsers(organization: OrganizationID, after cursor: UserCursor?, limit: Int) async throws -> Page<User, UserCursor> {
+        let limit = max(1, limit)
+        var sql = "SELECT \(Self.userColumns) FROM users WHERE organization_id = ?"
+        var binds: [SQLiteData] = [.text(organization.description)]
+        if let cursor {
+            sql += " AND (email > ? OR (email = ? AND id > ?))"
+            binds += [.text(cursor.email.rawValue), .text(cursor.email.rawValue), .text(cursor.id.description)]
+        }
+        sql += " ORDER BY email, id LIMIT ?"
+        binds.append(.integer(limit + 1))
+        var users = try await read(sql, binds).map(Self.user(from:))
+        var next: UserCursor?
+        if users.count > limit {
+            users.removeLast()
+            next = users.last.map { UserCursor(email: $0.email, id: $0.id) }
+        }
+        return Page(items: users, next: next)
+    }
+
+    public func userCount(organization: OrganizationID, role: Role) async throws -> Int {
+        try await read(
+            "SELECT COUNT(*) AS n FROM users WHERE organization_id = ? AND role = ?", [.text(organization.description), .text(role.rawValue)]
+        ).first?.column("n")?.integer ?? 0
+    }
+
+    public func updateUserRole(id: UserID, organization: OrganizationID, role: Role, at: Date, audit: AuditEvent) async throws -> User {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
+                [.text(role.rawValue), at.sqlite, .text(id.description), .text(organization.description)]
+            )
+            guard try await Self.changedRows(on: connection) == 1, let user = try await Self.user(id: id, on: connection) else {
+                throw StoreError.notFound
+            }
+            try await Self.insert(audit, on: connection)
+            return user
+        }
+    }
+
+    public func bindSSOSubject(id: UserID, subject: String, at: Date) async throws -> User {
+        try await transaction { connection in
+            // Only a user without a subject takes one; a subject held by another user fails the UNIQUE constraint.
+            _ = try await connection.query(
+                "UPDATE users SET sso_subject = ?, updated_at = ? WHERE id = ? AND sso_subject IS NULL",
+                [.text(subject), at.sqlite, .text(id.description)]
+            )
+            guard let user = try await Self.user(id: id, on: connection) else { throw StoreError.notFound }
+            guard user.ssoSubject == subject else { throw StoreError.alreadyExists }
+            return user
+        }
+    }
+
+    public func deleteUser(id: UserID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            // Sessions and sign-in links go with the user: ON DELETE CASCADE, enforced as every connection turns
+            // `foreign_keys` on.
+            _ = try await connection.query(
+                "DELETE FROM users WHERE id = ? AND organization_id = ?", [.text(id.description), .text(organization.description)])
+            guard try await Self.changedRows(on: connection) == 1 else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    private static func user(id: UserID, on connection: SQLiteConnection) async throws -> User? {
+        try await connection.query("SELECT \(userColumns) FROM users WHERE id = ?", [.text(id.description)]).first.map(user(from:))
+    }
+
+    private static let sessionColumns = "digest, user_id, organization_id, created_at, expires_at, source_ip, method"
+
+    public func createSession(_ session: ConsoleSession, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE users SET last_sign_in_at = ? WHERE id = ? AND organization_id = ?",
+                [session.createdAt.sqlite, .text(session.userID.description), .text(session.organizationID.description)]
+            )
+            guard try await Self.changedRows(on: connection) == 1 else { throw StoreError.notFound }
+            _ = try await connection.query(
+                "INSERT INTO console_sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(session.digest.storageString), .text(session.userID.description), .text(session.organizationID.description),
+                    session.createdAt.sqlite, session.expiresAt.sqlite, session.sourceIP.sqlite, .text(session.method),
+                ]
+            )
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func session(digest: SecretDigest) async throws -> ConsoleSession? {
+        try await read("SELECT \(Self.sessionColumns) FROM console_sessions WHERE digest = ?", [.text(digest.storageString)])
+            .first.map(Self.session(from:))
+    }
+
+    public func deleteSession(digest: SecretDigest, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query("DELETE FROM console_sessions WHERE digest = ?", [.text(digest.storageString)])
+            guard try await Self.changedRows(on: connection) == 1 else { throw StoreError.notFound }
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func deleteExpiredConsoleRecords(before instant: Date) async throws -> Int {
+        try await transaction { connection in
+            _ = try await connection.query("DELETE FROM console_sessions WHERE expires_at < ?", [instant.sqlite])
+            let sessions = try await Self.changedRows(on: connection)
+            _ = try await connection.query("DELETE FROM sign_in_links WHERE expires_at < ?", [instant.sqlite])
+            return sessions + (try await Self.changedRows(on: connection))
+        }
+    }
+
+    private static let signInLinkColumns = "digest, user_id, organization_id, created_at, expires_at, used_at"
+
+    public func createSignInLink(_ link: SignInLink, audit: AuditEvent) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT INTO sign_in_links (\(Self.signInLinkColumns)) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    .text(link.digest.storageString), .text(link.userID.description), .text(link.organizationID.description),
+                    link.createdAt.sqlite, link.expiresAt.sqlite, link.usedAt.sqlite,
+                ]
+            )
+            try await Self.insert(audit, on: connection)
+        }
+    }
+
+    public func signInLink(digest: SecretDigest) async throws -> SignInLink? {
+        try await read("SELECT \(Self.signInLinkColumns) FROM sign_in_links WHERE digest = ?", [.text(digest.storageString)])
+            .first.map(Self.signInLink(from:))
+    }
+
+    public func consumeSignInLink(digest: SecretDigest, at: Date) async throws -> SignInLink? {
+        try await transaction { connection in
+            // One conditional UPDATE under the write lock: of two calls, the second finds `used_at` set.
+            _ = try await connection.query(
+                "UPDATE sign_in_links SET used_at = ? WHERE digest = ? AND used_at IS NULL AND expires_at > ?",
+                [at.sqlite, .text(digest.storageString), at.sqlite]
+            )
+            guard try await Self.changedRows(on: connection) == 1 else { return nil }
+            return try await connection.query(
+                "SELECT \(Self.signInLinkColumns) FROM sign_in_links WHERE digest = ?", [.text(digest.storageString)]
+            ).first.map(Self.signInLink(from:))
+        }
+    }
+
     // MARK: Audit
 
     private static func insert(_ event: AuditEvent, on connection: SQLiteConnection) async throws {
@@ -687,6 +862,37 @@ public final class SQLiteStore: Store {
             id: id, organizationID: organizationID, name: name, apiEndpoint: try row.text("api_endpoint"),
             caBundle: row.column("ca_bundle")?.string, webhookCredentialDigest: digest, createdAt: try row.date("created_at"),
             updatedAt: try row.date("updated_at"), createdBy: try row.text("created_by")
+        )
+    }
+
+    private static func user(from row: SQLiteRow) throws -> User {
+        guard let id = UserID(try row.text("id")), let organizationID = OrganizationID(try row.text("organization_id")),
+            let email = try? EmailAddress(try row.text("email")), let role = Role(rawValue: try row.text("role"))
+        else { throw StoreError.corrupt("unreadable user row") }
+        return User(
+            id: id, organizationID: organizationID, email: email, role: role, ssoSubject: row.column("sso_subject")?.string,
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"), createdBy: try row.text("created_by"),
+            lastSignInAt: try row.optionalDate("last_sign_in_at")
+        )
+    }
+
+    private static func session(from row: SQLiteRow) throws -> ConsoleSession {
+        guard let digest = SecretDigest(storageString: try row.text("digest")), let userID = UserID(try row.text("user_id")),
+            let organizationID = OrganizationID(try row.text("organization_id"))
+        else { throw StoreError.corrupt("unreadable console session row") }
+        return ConsoleSession(
+            digest: digest, userID: userID, organizationID: organizationID, createdAt: try row.date("created_at"),
+            expiresAt: try row.date("expires_at"), sourceIP: row.column("source_ip")?.string, method: try row.text("method")
+        )
+    }
+
+    private static func signInLink(from row: SQLiteRow) throws -> SignInLink {
+        guard let digest = SecretDigest(storageString: try row.text("digest")), let userID = UserID(try row.text("user_id")),
+            let organizationID = OrganizationID(try row.text("organization_id"))
+        else { throw StoreError.corrupt("unreadable sign-in link row") }
+        return SignInLink(
+            digest: digest, userID: userID, organizationID: organizationID, createdAt: try row.date("created_at"),
+            expiresAt: try row.date("expires_at"), usedAt: try row.optionalDate("used_at")
         )
     }
 

@@ -11,7 +11,7 @@ struct Admin: AsyncParsableCommand {
         abstract: "Bootstrap and break-glass commands that work directly on the configured database.",
         subcommands: [
             CreateOrganization.self, CreateToken.self, RotateSigningKey.self, CreateServiceCredential.self, ListServiceCredentials.self,
-            DeleteServiceCredential.self,
+            DeleteServiceCredential.self, CreateUser.self, SignInLink.self,
         ]
     )
 }
@@ -54,10 +54,7 @@ extension Admin {
         @Option(help: "Output format: text or json.") var output: OutputFormat = .text
 
         func validate() throws {
-            guard Role(name: role) != nil else { throw ValidationError("--role must be Administrator or User") }
-            if let organization, OrganizationID(organization) == nil {
-                throw ValidationError("--organization must be an organization ID (a UUID)")
-            }
+            try AdminContext.validate(role: role, organization: organization)
         }
 
         func run() async throws {
@@ -240,6 +237,14 @@ enum AdminContext {
         } catch {
             try? await store.close()
             throw error
+        }
+    }
+
+    /// Checks the `--role` and `--organization` options that `create-token` and `create-user` share.
+    static func validate(role: String, organization: String?) throws {
+        guard Role(name: role) != nil else { throw ValidationError("--role must be Administrator or User") }
+        if let organization, OrganizationID(organization) == nil {
+            throw ValidationError("--organization must be an organization ID (a UUID)")
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudfleetCore
 import CloudfleetServer
 import Foundation
 import Logging
@@ -42,6 +43,23 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "PEM CA bundle that verifies --tls-cert, handed to clusters by `cloudfleet clusters auth-config`. Env: CLOUDFLEET_TLS_CA.")
     var tlsCa: String?
 
+    @Option(
+        help:
+            "Issuer URL of the OpenID Connect provider people sign in to the console with (https, or http on loopback). Env: CLOUDFLEET_OIDC_ISSUER. Default: none (sign-in links only)."
+    )
+    var oidcIssuer: String?
+
+    @Option(help: "Client ID registered with the OpenID Connect provider. Env: CLOUDFLEET_OIDC_CLIENT_ID.")
+    var oidcClientId: String?
+
+    @Option(
+        help: "File holding the client secret registered with the OpenID Connect provider. Env: CLOUDFLEET_OIDC_CLIENT_SECRET (the secret itself)."
+    )
+    var oidcClientSecretFile: String?
+
+    @Option(help: "Console session lifetime, such as 8h or 3600 (seconds); 5m to 7d. Env: CLOUDFLEET_CONSOLE_SESSION_LIFETIME. Default: 8h.")
+    var consoleSessionLifetime: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: CLOUDFLEET_LOG_LEVEL. Default: info.")
     var logLevel: String?
 
@@ -62,6 +80,40 @@ struct ServerOptions: ParsableArguments {
         if let level = env("CLOUDFLEET_LOG_LEVEL", logLevel), Logger.Level(rawValue: level) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        _ = try sessionLifetime()
+        _ = try consoleSSO()
+    }
+
+    /// The console's single sign-on, checked: an issuer needs a client ID and a client secret, and must be https
+    /// unless it is on this machine.
+    func consoleSSO() throws -> OIDCClientConfiguration? {
+        guard let issuer = env("CLOUDFLEET_OIDC_ISSUER", oidcIssuer) else {
+            if env("CLOUDFLEET_OIDC_CLIENT_ID", oidcClientId) != nil {
+                throw ValidationError("--oidc-client-id needs --oidc-issuer")
+            }
+            return nil
+        }
+        guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host, url.query == nil, url.fragment == nil,
+            scheme == "https" || (scheme == "http" && ["localhost", "127.0.0.1", "::1"].contains(host))
+        else {
+            throw ValidationError("--oidc-issuer must be an https:// URL (http:// only for localhost), without query or fragment")
+        }
+        guard let clientID = env("CLOUDFLEET_OIDC_CLIENT_ID", oidcClientId) else {
+            throw ValidationError("--oidc-issuer needs --oidc-client-id")
+        }
+        let secret: String
+        if let path = oidcClientSecretFile {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("--oidc-client-secret-file: cannot read \(path)")
+            }
+            secret = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            secret = ProcessInfo.processInfo.environment["CLOUDFLEET_OIDC_CLIENT_SECRET"] ?? ""
+        }
+        guard !secret.isEmpty else {
+            throw ValidationError("--oidc-issuer needs a client secret: --oidc-client-secret-file PATH or CLOUDFLEET_OIDC_CLIENT_SECRET")
+        }
+        return OIDCClientConfiguration(issuer: issuer, clientID: clientID, clientSecret: secret)
     }
 
     /// The configuration these options describe.
@@ -84,7 +136,17 @@ struct ServerOptions: ParsableArguments {
         configuration.tlsKeyPath = env("CLOUDFLEET_TLS_KEY", tlsKey)
         configuration.tlsCABundlePath = env("CLOUDFLEET_TLS_CA", tlsCa)
         if let level = env("CLOUDFLEET_LOG_LEVEL", logLevel).flatMap(Logger.Level.init(rawValue:)) { configuration.logLevel = level }
+        configuration.consoleSSO = try consoleSSO()
+        if let lifetime = try sessionLifetime() { configuration.consoleSessionLifetime = lifetime }
         return configuration
+    }
+
+    private func sessionLifetime() throws -> TimeInterval? {
+        guard let text = env("CLOUDFLEET_CONSOLE_SESSION_LIFETIME", consoleSessionLifetime) else { return nil }
+        guard let duration = DurationText(text), (300...604_800).contains(duration.seconds) else {
+            throw ValidationError("--console-session-lifetime must be a duration from 5m to 7d, such as 8h")
+        }
+        return duration.timeInterval
     }
 
     private func resolvedPort() throws -> Int? {

@@ -34,7 +34,7 @@ import Testing
     @Test(arguments: Action.allCases)
     func userMayOnlyRead(_ action: Action) {
         let user = Principal(kind: .token(.generate()), organizationID: home, role: .user)
-        let expected: Authorization.Decision = action.isRead && action != .listAuditEvents ? .allowed : .forbidden
+        let expected: Authorization.Decision = action.isRead && ![.listAuditEvents, .listUsers].contains(action) ? .allowed : .forbidden
         #expect(Authorization.decide(user, action, in: home) == expected)
     }
 

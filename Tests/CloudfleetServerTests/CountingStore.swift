@@ -69,6 +69,32 @@ final class CountingStore: Store {
     {
         try await base.replaceWebhookCredential(id: id, organization: organization, digest: digest, at: at, audit: audit)
     }
+    func createUser(_ user: User, audit: AuditEvent) async throws { try await base.createUser(user, audit: audit) }
+    func user(id: UserID) async throws -> User? { try await base.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await base.user(email: email) }
+    func user(ssoSubject: String) async throws -> User? { try await base.user(ssoSubject: ssoSubject) }
+    func listUsers(organization: OrganizationID, after cursor: UserCursor?, limit: Int) async throws -> Page<User, UserCursor> {
+        try await base.listUsers(organization: organization, after: cursor, limit: limit)
+    }
+    func userCount(organization: OrganizationID, role: Role) async throws -> Int { try await base.userCount(organization: organization, role: role) }
+    func updateUserRole(id: UserID, organization: OrganizationID, role: Role, at: Date, audit: AuditEvent) async throws -> User {
+        try await base.updateUserRole(id: id, organization: organization, role: role, at: at, audit: audit)
+    }
+    func bindSSOSubject(id: UserID, subject: String, at: Date) async throws -> User {
+        try await base.bindSSOSubject(id: id, subject: subject, at: at)
+    }
+    func deleteUser(id: UserID, organization: OrganizationID, audit: AuditEvent) async throws {
+        try await base.deleteUser(id: id, organization: organization, audit: audit)
+    }
+    func createSession(_ session: ConsoleSession, audit: AuditEvent) async throws { try await base.createSession(session, audit: audit) }
+    func session(digest: SecretDigest) async throws -> ConsoleSession? { try await base.session(digest: digest) }
+    func deleteSession(digest: SecretDigest, audit: AuditEvent) async throws { try await base.deleteSession(digest: digest, audit: audit) }
+    func deleteExpiredConsoleRecords(before instant: Date) async throws -> Int { try await base.deleteExpiredConsoleRecords(before: instant) }
+    func createSignInLink(_ link: SignInLink, audit: AuditEvent) async throws { try await base.createSignInLink(link, audit: audit) }
+    func signInLink(digest: SecretDigest) async throws -> SignInLink? { try await base.signInLink(digest: digest) }
+    func consumeSignInLink(digest: SecretDigest, at: Date) async throws -> SignInLink? {
+        try await base.consumeSignInLink(digest: digest, at: at)
+    }
     func listAuditEvents(organization: OrganizationID, filter: AuditFilter, after cursor: AuditCursor?, limit: Int) async throws
         -> Page<AuditEvent, AuditCursor>
     {

@@ -16,13 +16,20 @@ public enum Action: String, Sendable, CaseIterable {
     case issueWebhookCredential = "clusters.webhook_credential.issue"
     /// Exchanging one's own token for a cluster token; every role may, the role travels in the token.
     case issueClusterToken = "clusters.token.issue"
+    /// The people of the organization and their roles; Administrators only, like the audit trail.
+    case listUsers = "users.list"
+    case createUser = "users.create"
+    case updateUser = "users.update"
+    case deleteUser = "users.delete"
 
-    /// Whether the action only reads. Users may perform exactly these, except reading the audit trail.
+    /// Whether the action only reads. Users may perform exactly these, except reading the audit trail and the
+    /// list of people.
     public var isRead: Bool {
         switch self {
-        case .listTokens, .readToken, .readOrganization, .listAuditEvents, .listClusters, .readCluster, .issueClusterToken: true
+        case .listTokens, .readToken, .readOrganization, .listAuditEvents, .listClusters, .readCluster, .issueClusterToken, .listUsers:
+            true
         case .createToken, .updateToken, .regenerateTokenSecret, .deleteToken, .createCluster, .deleteCluster, .issueWebhookCredential,
-            .updateOrganizationPolicy:
+            .updateOrganizationPolicy, .createUser, .updateUser, .deleteUser:
             false
         }
     }

@@ -18,7 +18,7 @@ public enum Authorization {
         case .administrator:
             return .allowed
         case .user:
-            return action.isRead && action != .listAuditEvents ? .allowed : .forbidden
+            return action.isRead && action != .listAuditEvents && action != .listUsers ? .allowed : .forbidden
         }
     }
 }

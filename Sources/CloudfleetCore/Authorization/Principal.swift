@@ -1,9 +1,12 @@
-/// Who makes a request: an API token (or, later, a human user), with the organization and role in force now.
+/// Who makes a request: an API token or a person signed in to the console, with the organization and role in
+/// force now.
 public struct Principal: Sendable, Equatable {
     /// The kinds of principal.
     public enum Kind: Sendable, Equatable {
         /// An API token, authenticated by its secret or by an access token minted from it.
         case token(TokenID)
+        /// A person signed in to the console. API tokens never become this kind, nor it an API caller.
+        case user(UserID, email: EmailAddress)
     }
 
     /// What the principal is.
@@ -20,10 +23,11 @@ public struct Principal: Sendable, Equatable {
         self.role = role
     }
 
-    /// The actor string recorded in audit events, such as `token:2iKo4Asy51EUx2gpJFW76t`.
+    /// The actor string recorded in audit events, such as `token:2iKo4Asy51EUx2gpJFW76t` or `user:alice@example.com`.
     public var auditActor: String {
         switch kind {
         case .token(let id): "token:\(id)"
+        case .user(_, let email): "user:\(email)"
         }
     }
 }

@@ -30,6 +30,16 @@ public struct KubernetesIdentity: Sendable, Equatable {
         ]
     }
 
+    /// The identity of a person signed in by `email`, for when people reach clusters through the same role
+    /// groups as tokens: the user name is the email address (as Kubernetes' OIDC authenticator would map an
+    /// `email` claim), the uid is the user ID.
+    public init(userID: UserID, email: EmailAddress, role: Role, organizationID: OrganizationID) {
+        self.username = email.rawValue
+        self.uid = userID.description
+        self.groups = [Self.group(for: role)]
+        self.extra = [Self.organizationExtraKey: [organizationID.description]]
+    }
+
     /// The group of `role`.
     public static func group(for role: Role) -> String {
         switch role {

@@ -24,6 +24,11 @@ public struct SecretHasher: Sendable {
         digest(revealed: credential.reveal)
     }
 
+    /// The digest to store for a console session or sign-in link; the store looks sessions up by it.
+    public func digest(_ secret: ConsoleSecret) -> SecretDigest {
+        digest(revealed: secret.reveal)
+    }
+
     /// Whether `credential` matches `digest`, compared in constant time.
     public func verify(_ credential: ServiceCredential, against digest: SecretDigest) -> Bool {
         verify(revealed: credential.reveal, against: digest)

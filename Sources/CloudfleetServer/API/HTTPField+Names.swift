@@ -13,3 +13,9 @@ extension HTTPField.Name {
     /// token that has an expiry, so clients can warn before it happens.
     static let tokenExpiresAt = HTTPField.Name("Cloudfleet-Token-Expires-At")!
 }
+
+/// The console's security headers that HTTPTypes does not name.
+extension HTTPField.Name {
+    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+}

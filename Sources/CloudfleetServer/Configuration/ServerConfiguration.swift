@@ -39,6 +39,12 @@ public struct ServerConfiguration: Sendable {
     /// How often last-use facts are written behind. Default 5 seconds; a token's last use is written at
     /// most once a minute.
     public var usageFlushInterval: TimeInterval
+    /// Single sign-on to the web console through an OpenID Connect provider. `--oidc-issuer`, `--oidc-client-id`,
+    /// `--oidc-client-secret-file` or `CLOUDFLEET_OIDC_CLIENT_SECRET`; default none (sign-in links only).
+    public var consoleSSO: OIDCClientConfiguration?
+    /// How long a console session lasts. `--console-session-lifetime` (seconds), `CLOUDFLEET_CONSOLE_SESSION_LIFETIME`;
+    /// default 28800 (8 hours).
+    public var consoleSessionLifetime: TimeInterval = 8 * 3600
     /// Log level. `--log-level`, `CLOUDFLEET_LOG_LEVEL`; default `info`.
     public var logLevel: Logger.Level
 

@@ -37,6 +37,8 @@ public struct APIError: Error, Sendable, Equatable {
     static func badRequest(_ message: String, field: String? = nil, code: String = "bad_request") -> APIError {
         APIError(.badRequest, code: code, message: message, field: field)
     }
+    /// A change that contradicts the current state, with a message for the person who asked.
+    static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message: message) }
     static let unavailable = APIError(.serviceUnavailable, code: "unavailable", message: "The database is unavailable; retry shortly.")
     static let internalError = APIError(.internalServerError, code: "internal", message: "Internal server error.")
 
