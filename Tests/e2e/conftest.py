@@ -64,6 +64,106 @@ class Seen:
 # The binary
 
 
+def record_issued(response: requests.Response) -> None:
+    """Remembers every secret and access token a JSON answer carries, for the log and at-rest checks (`Seen`)."""
+    if "json" not in response.headers.get("Content-Type", ""):
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict):
+        if isinstance(body.get("secret"), str):
+            Seen.secret(body["secret"])
+        if isinstance(body.get("access_token"), str):
+            Seen.access_token(body["access_token"])
+
+
+@dataclass
+class CliRun:
+    """One run of the `cloudfleet` binary."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float = 0.0
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self):
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            raise AssertionError(f"cloudfleet {' '.join(self.args)} printed no JSON:\n{self}") from None
+
+    def __str__(self) -> str:
+        return f"$ cloudfleet {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+
+
+# What the CLI runner watches for: a token secret anywhere in output, a crash or backtrace, an access token (JWT).
+SECRET_ANYWHERE = re.compile(r"cfs_[0-9A-Za-z]{46}")
+CRASH = re.compile(r"Fatal error|Stack dump|Backtrace|Program crashed|Thread \d+ crashed|💣|\.swift:\d+|Swift/|0x[0-9a-f]{8,}")
+JWT = re.compile(r"^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}$")
+
+
+class CliRunner:
+    """The `cloudfleet` binary with a configuration directory and HOME of its own. Every run records the secrets
+    it printed and the access tokens it cached (`Seen`), and fails on a crash or an unexpected exit code."""
+
+    def __init__(self, binary: Path, root: Path):
+        self.binary = binary
+        self.home = root / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_dir = root / "cloudfleet-config"  # not created here: the CLI creates it
+        self.env: dict[str, str] = {}  # CLOUDFLEET_* settings for every call
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.config_dir / "cache"
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+                 expect: int | None = 0, timeout: float = 60) -> CliRun:
+        environment = clean_env(HOME=str(self.home), CLOUDFLEET_CONFIG_DIR=str(self.config_dir))
+        environment.update(self.env)
+        environment.update(env or {})
+        kwargs = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+        started = time.monotonic()
+        try:
+            done = subprocess.run([str(self.binary), *args], capture_output=True, text=True, timeout=timeout,
+                                  env=environment, **kwargs)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"cloudfleet {' '.join(args)} did not finish within {timeout:g} s (killed)") from None
+        run = CliRun(tuple(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+        for secret in SECRET_ANYWHERE.findall(run.stdout):
+            Seen.secret(secret)
+        self._record_cached_access_tokens()
+        assert run.returncode >= 0, f"the CLI was killed by signal {-run.returncode}:\n{run}"
+        assert not CRASH.search(run.stderr), f"a crash or stack trace on stderr:\n{run}"
+        if expect is not None:
+            assert run.returncode == expect, f"expected exit {expect}:\n{run}"
+        return run
+
+    def _record_cached_access_tokens(self) -> None:
+        if not self.cache_dir.is_dir():
+            return
+        for path in self.cache_dir.iterdir():
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            token = entry.get("access_token") if isinstance(entry, dict) else None
+            # Only real access tokens (JWTs), not a fake API's.
+            if isinstance(token, str) and JWT.match(token):
+                Seen.access_token(token)
+
+
 def _newest_source_mtime() -> float:
     newest = 0.0
     for name in ("Package.swift", "Package.resolved"):

@@ -24,19 +24,16 @@ from typing import Callable, TypeVar
 import requests
 
 import openapi_contract
-from conftest import BASE62, Seen, ServerProcess, base62, clean_env
+from conftest import BASE62, CliRun as Run, CliRunner, Seen, ServerProcess, base62, clean_env, record_issued as record
 
 T = TypeVar("T")
 _MISSING = object()
 
 TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 SECRET_RE = re.compile(r"^cfs_[0-9A-Za-z]{46}$")
-SECRET_ANYWHERE = re.compile(r"cfs_[0-9A-Za-z]{46}")
 # A token secret or service credential, or a piece of one, anywhere.
 SECRET_SHAPE = re.compile(rb"cfs(?:vc)?_[0-9A-Za-z]{8,}")
 SERVICE_CREDENTIAL_RE = re.compile(r"^cfsvc_[0-9A-Za-z]{46}$")
-CRASH = re.compile(r"Fatal error|Stack dump|Backtrace|Program crashed|Thread \d+ crashed|💣|\.swift:\d+|Swift/|0x[0-9a-f]{8,}")
-JWT = re.compile(r"^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}$")
 
 
 # =================================================================================================================
@@ -120,20 +117,6 @@ def api(base: str, method: str, path: str, headers: dict | None = None, *, json=
     openapi_contract.check(method, path, response)
     record(response)
     return response
-
-
-def record(response: requests.Response) -> None:
-    if "json" not in response.headers.get("Content-Type", ""):
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        return
-    if isinstance(body, dict):
-        if isinstance(body.get("secret"), str):
-            Seen.secret(body["secret"])
-        if isinstance(body.get("access_token"), str):
-            Seen.access_token(body["access_token"])
 
 
 def error_of(response: requests.Response, status: int, code: str | None = None, field: str | None = None) -> dict:
@@ -273,68 +256,8 @@ def fresh_organization(server: ServerProcess, name: str) -> tuple[str, Cred]:
 # =================================================================================================================
 
 
-@dataclass
-class Run:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def json(self):
-        try:
-            return json.loads(self.stdout)
-        except ValueError:
-            raise AssertionError(f"cloudfleet {' '.join(self.args)} printed no JSON:\n{self}") from None
-
-    def __str__(self) -> str:
-        return f"$ cloudfleet {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-
-
-class Cli:
+class Cli(CliRunner):
     """The `cloudfleet` binary with a configuration directory and HOME of its own."""
-
-    def __init__(self, binary: Path, root: Path):
-        self.binary = binary
-        self.home = root / "home"
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_dir = root / "cloudfleet-config"
-
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 expect: int | None = 0, timeout: float = 60) -> Run:
-        environment = clean_env(HOME=str(self.home), CLOUDFLEET_CONFIG_DIR=str(self.config_dir))
-        environment.update(env or {})
-        kwargs = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
-        try:
-            done = subprocess.run([str(self.binary), *args], capture_output=True, text=True, timeout=timeout,
-                                  env=environment, **kwargs)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"cloudfleet {' '.join(args)} did not finish within {timeout:g} s") from None
-        run = Run(tuple(args), done.returncode, done.stdout, done.stderr)
-        for secret in SECRET_ANYWHERE.findall(run.stdout):
-            Seen.secret(secret)
-        self._record_cached_access_tokens()
-        assert run.returncode >= 0, f"the CLI was killed by signal {-run.returncode}:\n{run}"
-        assert not CRASH.search(run.stderr), f"a crash or stack trace on stderr:\n{run}"
-        if expect is not None:
-            assert run.returncode == expect, f"expected exit {expect}:\n{run}"
-        return run
-
-    def _record_cached_access_tokens(self) -> None:
-        cache = self.config_dir / "cache"
-        if not cache.is_dir():
-            return
-        for path in cache.iterdir():
-            try:
-                entry = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            token = entry.get("access_token") if isinstance(entry, dict) else None
-            if isinstance(token, str) and JWT.match(token):
-                Seen.access_token(token)
 
     def add_profile(self, name: str, organization_id: str, cred: Cred, api_url: str) -> Run:
         return self("auth", "add-profile", "token", name, organization_id, cred.id, "--api-url", api_url,

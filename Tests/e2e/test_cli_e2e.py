@@ -25,9 +25,7 @@ import json
 import re
 import socket
 import stat
-import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,7 +34,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import built_binary, Seen, ServerProcess, bad_checksum, checksum_ok, clean_env, free_port, unique, unknown_token_id, well_formed_wrong_secret
+from conftest import CliRun as Run, CliRunner, built_binary, Seen, ServerProcess, bad_checksum, checksum_ok, free_port, unique, unknown_token_id, well_formed_wrong_secret
 
 # =================================================================================================================
 # Constants
@@ -53,12 +51,8 @@ WHOAMI_FIELDS = {
 PROFILE_FIELDS = {"name", "default", "organization_id", "token_id", "api_url"}
 TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 SECRET_RE = re.compile(r"^cfs_[0-9A-Za-z]{46}$")
-SECRET_ANYWHERE = re.compile(r"cfs_[0-9A-Za-z]{46}")
 SECRET_SHAPE = re.compile(r"cfs_[0-9A-Za-z]{8,}")  # a secret, or a piece of one
-# What a crash, an uncaught Swift error or a backtrace would print.
-CRASH = re.compile(r"Fatal error|Stack dump|Backtrace|Program crashed|Thread \d+ crashed|💣|\.swift:\d+|Swift/|0x[0-9a-f]{8,}")
 ONCE_WARNING = "shown only this once"
-JWT = re.compile(r"^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}$")
 FAKE_ACCESS_TOKEN = "fake-access-token-for-the-fake-api"
 
 # =================================================================================================================
@@ -84,82 +78,12 @@ class Cred:
     secret: str
 
 
-@dataclass
-class Run:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def json(self):
-        try:
-            return json.loads(self.stdout)
-        except ValueError:
-            raise AssertionError(f"cloudfleet {' '.join(self.args)} printed no JSON:\n{self}") from None
-
-    def __str__(self) -> str:
-        return f"$ cloudfleet {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-
-
-class Cli:
+class Cli(CliRunner):
     """The `cloudfleet` binary with a configuration directory and HOME of its own (one per test)."""
 
     def __init__(self, binary: Path, root: Path, server: ServerProcess):
-        self.binary = binary
+        super().__init__(binary, root)
         self.server = server
-        self.home = root / "home"
-        self.home.mkdir(parents=True)
-        self.config_dir = root / "cloudfleet-config"  # not created here: the CLI creates it
-        self.env: dict[str, str] = {}  # CLOUDFLEET_* settings of this test, for every call
-
-    @property
-    def config_file(self) -> Path:
-        return self.config_dir / "config.json"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.config_dir / "cache"
-
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 expect: int | None = 0, timeout: float = 60) -> Run:
-        environment = clean_env(HOME=str(self.home), CLOUDFLEET_CONFIG_DIR=str(self.config_dir))
-        environment.update(self.env)
-        environment.update(env or {})
-        kwargs = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
-        started = time.monotonic()
-        try:
-            done = subprocess.run([str(self.binary), *args], capture_output=True, text=True, timeout=timeout,
-                                  env=environment, **kwargs)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"cloudfleet {' '.join(args)} did not finish within {timeout:g} s (killed)") from None
-        run = Run(tuple(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started)
-        # Everything secret the CLI printed or cached, for the leak checks here and in test_server_e2e.
-        for secret in SECRET_ANYWHERE.findall(run.stdout):
-            Seen.secret(secret)
-        self._record_cached_access_tokens()
-        assert run.returncode >= 0, f"the CLI was killed by signal {-run.returncode}:\n{run}"
-        assert not CRASH.search(run.stderr), f"a crash or stack trace on stderr:\n{run}"
-        if expect is not None:
-            assert run.returncode == expect, f"expected exit {expect}:\n{run}"
-        return run
-
-    def _record_cached_access_tokens(self) -> None:
-        if not self.cache_dir.is_dir():
-            return
-        for path in self.cache_dir.iterdir():
-            try:
-                entry = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            token = entry.get("access_token") if isinstance(entry, dict) else None
-            # Only the session server's access tokens (JWTs), not the fake API's of `test_wire_and_server_failures`.
-            if isinstance(token, str) and JWT.match(token):
-                Seen.access_token(token)
 
     def add_profile(self, name: str, cred: Cred, *extra: str, api_url: str | None = None) -> Run:
         return self("auth", "add-profile", "token", name, self.server.bootstrap.organization_id, cred.id, cred.secret,

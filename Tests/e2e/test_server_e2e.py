@@ -24,7 +24,7 @@ import pytest
 import requests
 
 import openapi_contract
-from conftest import Seen, ServerProcess, bad_checksum, clean_env, free_port, parse_banner, checksum_ok, run_admin_raw, unique, unknown_token_id, well_formed_wrong_secret
+from conftest import Seen, record_issued, ServerProcess, bad_checksum, clean_env, free_port, parse_banner, checksum_ok, run_admin_raw, unique, unknown_token_id, well_formed_wrong_secret
 
 # =================================================================================================================
 # Helpers
@@ -71,22 +71,8 @@ def api(method: str, path: str, auth: dict | None = None, *, base: str | None = 
     response = requests.request(method, (base or _BASE["url"]) + path, **kwargs)
     assert response.status_code < 500, f"{method} {path} answered {response.status_code}: {response.text[:500]}"
     openapi_contract.check(method, path, response)
-    _record(response)
+    record_issued(response)
     return response
-
-
-def _record(response: requests.Response) -> None:
-    if "json" not in response.headers.get("Content-Type", ""):
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        return
-    if isinstance(body, dict):
-        if isinstance(body.get("secret"), str):
-            Seen.secret(body["secret"])
-        if isinstance(body.get("access_token"), str):
-            Seen.access_token(body["access_token"])
 
 
 def b64(text: str | bytes) -> str:
