@@ -25,8 +25,7 @@ public struct AccessTokenFileCache: Sendable {
     }
 
     func path(apiURL: String, tokenID: String, secret: String) -> String {
-        let key = SHA256.hash(data: Array("\(apiURL)\n\(tokenID)\n\(secret)".utf8)).map { String(format: "%02x", $0) }.joined()
-        return directory + "/access-token-\(key.prefix(32)).json"
+        directory + "/access-token-\(Hex.lowercase(SHA256.hash(data: Array("\(apiURL)\n\(tokenID)\n\(secret)".utf8)).prefix(16))).json"
     }
 
     func load(apiURL: String, tokenID: String, secret: String, now: Date = Date()) -> String? {

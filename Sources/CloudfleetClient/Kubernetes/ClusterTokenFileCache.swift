@@ -35,8 +35,7 @@ public struct ClusterTokenFileCache: Sendable {
 
     func path(apiURL: String, tokenID: String, secret: String, clusterID: String) -> String {
         let material = "cluster-token\n\(apiURL)\n\(tokenID)\n\(secret)\n\(clusterID.lowercased())"
-        let key = SHA256.hash(data: Array(material.utf8)).map { String(format: "%02x", $0) }.joined()
-        return directory + "/cluster-token-\(key.prefix(32)).json"
+        return directory + "/cluster-token-\(Hex.lowercase(SHA256.hash(data: Array(material.utf8)).prefix(16))).json"
     }
 
     /// The cached token, if it is not about to expire.
@@ -44,6 +43,24 @@ public struct ClusterTokenFileCache: Sendable {
         guard let data = SecureFile.read(path(apiURL: apiURL, tokenID: tokenID, secret: secret, clusterID: clusterID)),
             let entry = try? JSONDecoder.iso8601.decode(Entry.self, from: data)
         else { return nil }
+        return Self.hit(entry, now: now)
+    }
+
+    /// ``load(apiURL:tokenID:secret:clusterID:now:)`` without Codable or Foundation's date formats, for the exec
+    /// plugin's fast path: it reads exactly what ``store(_:issuedAt:expiresAt:apiURL:tokenID:secret:clusterID:)``
+    /// writes and answers `nil` for anything else, which ``load(apiURL:tokenID:secret:clusterID:now:)`` then decides.
+    public func loadPlain(apiURL: String, tokenID: String, secret: String, clusterID: String, now: Date = Date()) -> Hit? {
+        guard let data = SecureFile.read(path(apiURL: apiURL, tokenID: tokenID, secret: secret, clusterID: clusterID)),
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let token = object[Entry.CodingKeys.token.rawValue] as? String,
+            let issuedAt = (object[Entry.CodingKeys.issuedAt.rawValue] as? String).flatMap(UTCTimestamp.parse),
+            let expiresAt = (object[Entry.CodingKeys.expiresAt.rawValue] as? String).flatMap(UTCTimestamp.parse)
+        else { return nil }
+        return Self.hit(Entry(token: token, issuedAt: issuedAt, expiresAt: expiresAt), now: now)
+    }
+
+    /// The entry's token, unless it is about to expire (or claims to be issued in the future).
+    private static func hit(_ entry: Entry, now: Date) -> Hit? {
         let margin = min(60, max(0, entry.expiresAt.timeIntervalSince(entry.issuedAt)) / 5)
         guard entry.expiresAt.timeIntervalSince(now) > margin, entry.issuedAt <= now.addingTimeInterval(300) else { return nil }
         return Hit(token: entry.token, expiresAt: entry.expiresAt)

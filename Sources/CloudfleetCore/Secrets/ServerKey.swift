@@ -2,7 +2,7 @@ import Crypto
 
 /// The server's 256-bit key for the keyed secret digest. It lives outside the database (a file in the data
 /// directory, or configuration for several nodes), so a copy of the database alone cannot test secrets.
-public struct ServerKey: Sendable, CustomStringConvertible {
+public struct ServerKey: Sendable, CustomStringConvertible, CustomReflectable {
     /// The number of bytes of a server key.
     public static let byteCount = 32
 
@@ -35,4 +35,7 @@ public struct ServerKey: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "ServerKey([REDACTED])" }
+
+    /// No children: `dump` shows the redacted description, never the key.
+    public var customMirror: Mirror { Mirror(self, children: [Mirror.Child]()) }
 }

@@ -4,7 +4,7 @@
 /// The prefix and checksum let secret scanners recognise a leaked secret and check it offline. The value is
 /// only ever revealed through ``reveal``; `description` is redacted so that a secret interpolated into a log
 /// line or an error message by mistake shows nothing.
-public struct TokenSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct TokenSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The fixed prefix of every secret.
     public static let prefix = "cfs_"
     /// The total length of a secret.
@@ -36,6 +36,8 @@ public struct TokenSecret: Sendable, Hashable, CustomStringConvertible, CustomDe
     /// Always redacted: secrets never reach logs through string interpolation.
     public var description: String { "cfs_[REDACTED]" }
     public var debugDescription: String { description }
+    /// No children: `dump` and other reflection show the redacted description, never the stored value.
+    public var customMirror: Mirror { Mirror(self, children: [Mirror.Child]()) }
 }
 
 /// Why a string is not a well-formed secret of the service.

@@ -3,7 +3,7 @@
 ///
 /// It proves the caller is that cluster's API server, so the webhook cannot be used as an oracle to test
 /// stolen tokens. Like ``TokenSecret`` it is redacted in every description.
-public struct WebhookCredential: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct WebhookCredential: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The fixed prefix of every webhook credential.
     public static let prefix = "cfwh_"
 
@@ -29,4 +29,6 @@ public struct WebhookCredential: Sendable, Hashable, CustomStringConvertible, Cu
 
     public var description: String { "cfwh_[REDACTED]" }
     public var debugDescription: String { description }
+    /// No children: `dump` and other reflection show the redacted description, never the stored value.
+    public var customMirror: Mirror { Mirror(self, children: [Mirror.Child]()) }
 }

@@ -53,10 +53,15 @@ extension Authenticator {
             token.utf8.first == UInt8(ascii: "e")  // `{"` in base64url: every JWT header starts with "ey".
         else { throw .foreignFormat }
         let claims: ClusterTokenClaims
-        do {
-            claims = try await signingKeys.current.keys.verify(token, as: ClusterTokenClaims.self)
-        } catch {
-            throw .invalid
+        if let cached = verifiedClusterTokens.lookup(token, now: clock()) {
+            claims = cached
+        } else {
+            do {
+                claims = try await signingKeys.current.keys.verify(token, as: ClusterTokenClaims.self)
+            } catch {
+                throw .invalid
+            }
+            verifiedClusterTokens.insert(token, claims: claims, now: clock())
         }
         guard claims.iss.value == issuer, claims.aud.value == [cluster.id.audience], claims.tokenUse == ClusterTokenClaims.use,
             claims.clusterID == cluster.id.description
