@@ -17,9 +17,7 @@ struct ConsoleSessions: Sendable {
         /// The cookie's secret, which the CSRF token is bound to.
         let secret: ConsoleSecret
 
-        var principal: Principal {
-            Principal(kind: .user(user.id, email: user.email), organizationID: user.organizationID, role: user.role)
-        }
+        var principal: Principal { ConsoleSessions.principal(of: user) }
     }
 
     /// Why a sign-in link does not sign in; the message is shown to the person.
@@ -51,6 +49,11 @@ struct ConsoleSessions: Sendable {
         self.attemptKey = serverKey.derivedKey(purpose: "cloudfleet console sso attempt v1")
     }
 
+    /// A person as the principal of their requests; its `auditActor` (`user:<email>`) names them in the audit trail.
+    static func principal(of user: User) -> Principal {
+        Principal(kind: .user(user.id, email: user.email), organizationID: user.organizationID, role: user.role)
+    }
+
     // MARK: Sessions
 
     /// Starts a session for `user`, audited as a sign-in by `method` (`sso` or `link`); returns the cookie's
@@ -64,7 +67,8 @@ struct ConsoleSessions: Sendable {
         try await store.createSession(
             session,
             audit: AuditEvent(
-                organizationID: user.organizationID, occurredAt: now, actor: "user:\(user.email)", action: .consoleSignIn, targetType: "user",
+                organizationID: user.organizationID, occurredAt: now, actor: Self.principal(of: user).auditActor, action: .consoleSignIn,
+                targetType: "user",
                 targetID: user.id.description, sourceIP: sourceIP, requestID: requestID, details: ["method": method]))
         _ = try? await store.deleteExpiredConsoleRecords(before: now)
         return secret
@@ -85,7 +89,7 @@ struct ConsoleSessions: Sendable {
         try await store.deleteSession(
             digest: signedIn.session.digest,
             audit: AuditEvent(
-                organizationID: signedIn.user.organizationID, occurredAt: clock(), actor: "user:\(signedIn.user.email)",
+                organizationID: signedIn.user.organizationID, occurredAt: clock(), actor: signedIn.principal.auditActor,
                 action: .consoleSignOut, targetType: "user", targetID: signedIn.user.id.description, sourceIP: sourceIP,
                 requestID: requestID))
     }
@@ -126,7 +130,7 @@ struct ConsoleSessions: Sendable {
     func recordRefusal(of user: User, method: String, reason: String, sourceIP: String?, requestID: String?) async throws {
         try await store.recordAuditEvent(
             AuditEvent(
-                organizationID: user.organizationID, occurredAt: clock(), actor: "user:\(user.email)", action: .consoleSignInFailure,
+                organizationID: user.organizationID, occurredAt: clock(), actor: Self.principal(of: user).auditActor, action: .consoleSignInFailure,
                 targetType: "user", targetID: user.id.description, sourceIP: sourceIP, requestID: requestID, outcome: "refused",
                 details: ["method": method, "reason": reason]))
     }
