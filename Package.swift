@@ -150,9 +150,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Seeded randomness for the test targets (not shipped).
+        .target(name: "CloudfleetTestSupport", path: "Tests/CloudfleetTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "CloudfleetCoreTests",
-            dependencies: ["CloudfleetCore"],
+            dependencies: ["CloudfleetCore", "CloudfleetTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -172,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "CloudfleetServerTests",
             dependencies: [
-                "CloudfleetServer", "CloudfleetCore", "CloudfleetStore", "CloudfleetStoreSQLite", "CloudfleetAPI",
+                "CloudfleetServer", "CloudfleetTestSupport", "CloudfleetCore", "CloudfleetStore", "CloudfleetStoreSQLite", "CloudfleetAPI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,4 +1,5 @@
 import CloudfleetCore
+import Crypto
 import Testing
 
 @Suite struct SecretDigestTests {
@@ -16,6 +17,29 @@ import Testing
         let other = SecretHasher(serverKey: .generate())
         #expect(hasher.digest(secret) != other.digest(secret))
         #expect(!other.verify(secret, against: hasher.digest(secret)))
+    }
+
+    @Test func digestIsStableAcrossCallsAndHasherCopies() {
+        // The hasher starts every digest from a copy of its keyed state: no call may change what the next computes.
+        let secret = TokenSecret.generate()
+        let first = hasher.digest(secret)
+        _ = hasher.digest(TokenSecret.generate())
+        let copy = hasher
+        #expect(hasher.digest(secret) == first)
+        #expect(copy.digest(secret) == first)
+        // And it is plain HMAC-SHA256 under the derived key, which stored digests of earlier versions used.
+        let key = ServerKey(bytes: Array(0..<32 as Range<UInt8>))
+        let plain = key.map {
+            HMAC<SHA256>.authenticationCode(for: Array(secret.reveal.utf8), using: $0.derivedKey(purpose: "cloudfleet token secret digest v1"))
+        }
+        #expect(key.map { SecretHasher(serverKey: $0).digest(secret).bytes } == plain.map { Array($0) })
+    }
+
+    @Test func reflectionShowsNoKeyMaterial() {
+        var dumped = ""
+        dump(hasher, to: &dumped)
+        #expect(Mirror(reflecting: hasher).children.isEmpty)
+        #expect(!dumped.contains("HMAC") && !dumped.contains("key"))
     }
 
     @Test func storageFormIsTaggedAndRoundTrips() throws {

@@ -11,7 +11,7 @@ public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Com
 
     /// Parses an ID, returning `nil` unless `string` is exactly 22 base62 characters.
     public init?(_ string: String) {
-        guard string.count == Self.length, string.allSatisfy(Base62.contains) else { return nil }
+        guard string.utf8.count == Self.length, string.utf8.allSatisfy(Base62.contains) else { return nil }
         self.rawValue = string
     }
 

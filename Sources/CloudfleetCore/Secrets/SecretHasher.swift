@@ -1,13 +1,18 @@
 import Crypto
 
 /// Computes and checks keyed secret digests (HMAC-SHA256 under a key derived from the server key).
-public struct SecretHasher: Sendable {
-    private let key: SymmetricKey
+public struct SecretHasher: Sendable, CustomReflectable {
+    /// HMAC state with the key already absorbed: every digest starts from a copy, which saves hashing the key's
+    /// inner and outer pads on each request.
+    private let keyed: HMAC<SHA256>
 
     /// A hasher keyed by the server key.
     public init(serverKey: ServerKey) {
-        self.key = serverKey.derivedKey(purpose: "cloudfleet token secret digest v1")
+        self.keyed = HMAC<SHA256>(key: serverKey.derivedKey(purpose: "cloudfleet token secret digest v1"))
     }
+
+    /// No children: `dump` and other reflection never show the keyed HMAC state.
+    public var customMirror: Mirror { Mirror(self, children: [Mirror.Child]()) }
 
     /// The digest to store for `secret`.
     public func digest(_ secret: TokenSecret) -> SecretDigest {
@@ -47,8 +52,10 @@ public struct SecretHasher: Sendable {
     // The prefixes of the secret kinds differ, so one key serves them all without a digest of one kind ever
     // matching another.
     private func digest(revealed: String) -> SecretDigest {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(revealed.utf8), using: key)
-        return SecretDigest(scheme: .hmacSHA256V1, bytes: Array(mac))
+        var mac = keyed
+        var revealed = revealed
+        revealed.withUTF8 { mac.update(data: $0) }
+        return SecretDigest(scheme: .hmacSHA256V1, bytes: Array(mac.finalize()))
     }
 
     private func verify(revealed: String, against digest: SecretDigest) -> Bool {

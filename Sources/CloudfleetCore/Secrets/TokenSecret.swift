@@ -65,11 +65,12 @@ enum ChecksummedSecretFormat {
     /// Checks length, prefix, alphabet and checksum of `string`.
     static func validate(_ string: some StringProtocol, prefix: String) throws(SecretFormatError) {
         let utf8 = Array(string.utf8)
-        guard utf8.count == prefix.utf8.count + randomLength + checksumLength, string.hasPrefix(prefix),
-            string.dropFirst(prefix.count).allSatisfy(Base62.contains)
+        let prefixLength = prefix.utf8.count
+        guard utf8.count == prefixLength + randomLength + checksumLength, utf8.starts(with: prefix.utf8),
+            utf8[prefixLength...].allSatisfy(Base62.contains)
         else { throw .malformed }
-        let body = utf8[0..<(prefix.utf8.count + randomLength)]
-        let checksum = String(decoding: utf8[(prefix.utf8.count + randomLength)...], as: UTF8.self)
+        let body = utf8[0..<(prefixLength + randomLength)]
+        let checksum = String(decoding: utf8[(prefixLength + randomLength)...], as: UTF8.self)
         guard Self.checksum(of: body) == checksum else { throw .badChecksum }
     }
 
