@@ -9,8 +9,12 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by the authentication middleware; `nil` on the few public routes.
     public var principal: Principal?
+    /// The token state and the secret behind the principal, set with it by the authentication middleware.
+    var verified: Authenticator.Verified?
+    /// How the request authenticated: `basic` or `bearer`.
+    var credentialKind: AuthenticationGate.Credentials.Kind?
     /// Which secret of the principal's token authenticated the request.
-    public var secretSlot: SecretSlot = .current
+    public var secretSlot: SecretSlot { verified?.slot ?? .current }
     /// The peer's address, `nil` in router tests.
     public let remoteAddress: SocketAddress?
 
@@ -23,7 +27,10 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var maxUploadSize: Int { 64 * 1024 }
 
     /// JSON with ISO 8601 dates and sorted keys, so output is stable.
-    public var responseEncoder: JSONEncoder {
+    public var responseEncoder: JSONEncoder { Self.makeResponseEncoder() }
+
+    /// The encoder of every JSON response; the ``JSONWritable`` responses write the same bytes.
+    static func makeResponseEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

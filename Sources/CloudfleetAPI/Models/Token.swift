@@ -93,6 +93,35 @@ public struct Token: Codable, Sendable, Equatable {
     }
 }
 
+extension Token: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.object { writeFields(to: &$0, secret: nil) }
+    }
+
+    /// The fields in sorted key order, with `secret` in its place when given.
+    fileprivate func writeFields(to writer: inout JSONWriter, secret: String?) {
+        writer.field("allowed_cidrs", allowedCIDRs)
+        writer.field("created_at", createdAt)
+        writer.field("created_by", createdBy)
+        writer.field("expires_at", expiresAt)
+        writer.field("id", id)
+        writer.field("kubernetes_username", kubernetesUsername)
+        writer.field("last_used_at", lastUsedAt)
+        writer.field("last_used_ip", lastUsedIP)
+        writer.field("last_used_user_agent", lastUsedUserAgent)
+        writer.field("name", name)
+        writer.field("organization_id", organizationID)
+        writer.field("previous_secret_last_used_at", previousSecretLastUsedAt)
+        writer.field("previous_secret_valid_until", previousSecretValidUntil)
+        writer.field("role", role)
+        if let secret { writer.field("secret", secret) }
+        writer.field("secret_generation", secretGeneration)
+        writer.field("secret_last_used_at", secretLastUsedAt)
+        writer.field("secret_rotated_at", secretRotatedAt)
+        writer.field("updated_at", updatedAt)
+    }
+}
+
 /// A token with the only copy of its secret, as create and regenerate answer.
 public struct TokenWithSecret: Codable, Sendable, Equatable {
     public var token: Token
@@ -114,6 +143,12 @@ public struct TokenWithSecret: Codable, Sendable, Equatable {
         try token.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(secret, forKey: .secret)
+    }
+}
+
+extension TokenWithSecret: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.object { token.writeFields(to: &$0, secret: secret) }
     }
 }
 
@@ -235,5 +270,71 @@ public struct AuditEventInfo: Codable, Sendable, Equatable {
         try container.encode(requestID, forKey: .requestID)
         try container.encode(outcome, forKey: .outcome)
         try container.encode(details, forKey: .details)
+    }
+}
+
+/// `GET /v1/tokens/self`: the token that authenticated the request, as the server sees it now (like Cloudflare's
+/// `/user/tokens/verify` and GitLab's `/personal_access_tokens/self`). Answered from the authentication itself,
+/// without reading the store, so scripts can check a credential cheaply.
+public struct CurrentToken: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var role: String
+    public var organizationID: String
+    public var kubernetesUsername: String
+    public var expiresAt: Date?
+    /// How the request authenticated: `basic` (token ID and secret) or `bearer` (an access token).
+    public var credential: String
+    /// Which secret the credential stands for: `current`, or `previous` during a regeneration's grace period
+    /// (time to switch to the new secret).
+    public var secretInUse: String
+
+    public init(
+        id: String, name: String, role: String, organizationID: String, kubernetesUsername: String, expiresAt: Date?, credential: String,
+        secretInUse: String
+    ) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.organizationID = organizationID
+        self.kubernetesUsername = kubernetesUsername
+        self.expiresAt = expiresAt
+        self.credential = credential
+        self.secretInUse = secretInUse
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, role, credential
+        case organizationID = "organization_id"
+        case kubernetesUsername = "kubernetes_username"
+        case expiresAt = "expires_at"
+        case secretInUse = "secret_in_use"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(name, forKey: .name)
+        try container.encode(role, forKey: .role)
+        try container.encode(organizationID, forKey: .organizationID)
+        try container.encode(kubernetesUsername, forKey: .kubernetesUsername)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(credential, forKey: .credential)
+        try container.encode(secretInUse, forKey: .secretInUse)
+    }
+}
+
+extension CurrentToken: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.object { writer in
+            writer.field("credential", credential)
+            writer.field("expires_at", expiresAt)
+            writer.field("id", id)
+            writer.field("kubernetes_username", kubernetesUsername)
+            writer.field("name", name)
+            writer.field("organization_id", organizationID)
+            writer.field("role", role)
+            writer.field("secret_in_use", secretInUse)
+        }
     }
 }

@@ -1,8 +1,29 @@
 import CloudfleetAPI
 import Hummingbird
+import NIOCore
 
-extension Token: ResponseEncodable {}
-extension TokenWithSecret: ResponseEncodable {}
+extension JSONWritable {
+    /// A 200 answer with the value's JSON, with the headers Hummingbird's `JSONEncoder` path sets.
+    func jsonResponse() -> Response {
+        let bytes = jsonBytes
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(bytes.count)],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+extension Token: ResponseGenerator {
+    public func response(from request: Request, context: some RequestContext) -> Response { jsonResponse() }
+}
+
+extension TokenWithSecret: ResponseGenerator {
+    public func response(from request: Request, context: some RequestContext) -> Response { jsonResponse() }
+}
+
+extension CurrentToken: ResponseGenerator {
+    public func response(from request: Request, context: some RequestContext) -> Response { jsonResponse() }
+}
+
 extension ListPage: ResponseEncodable {}
 extension OrganizationInfo: ResponseEncodable {}
 extension AuditEventInfo: ResponseEncodable {}

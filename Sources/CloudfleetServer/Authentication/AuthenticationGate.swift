@@ -11,6 +11,18 @@ struct AuthenticationGate: Sendable {
     enum Credentials: Sendable {
         case basic(id: String, secret: String)
         case bearer(String)
+
+        /// The kind of credentials, without the credentials.
+        enum Kind: String, Sendable {
+            case basic, bearer
+        }
+
+        var kind: Kind {
+            switch self {
+            case .basic: .basic
+            case .bearer: .bearer
+            }
+        }
     }
 
     /// Why a request was refused, for the caller to answer in its own format.

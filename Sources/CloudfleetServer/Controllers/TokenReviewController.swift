@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import CloudfleetCore
 import CloudfleetStore
 import Foundation
@@ -36,7 +37,7 @@ struct TokenReviewController {
         let spec: Spec?
     }
 
-    struct TokenReviewResponse: ResponseEncodable {
+    struct TokenReviewResponse: Encodable, JSONWritable, ResponseGenerator {
         struct User: Encodable {
             let username: String
             let uid: String
@@ -52,6 +53,36 @@ struct TokenReviewController {
         let apiVersion: String
         let kind = "TokenReview"
         let status: Status
+
+        /// The same bytes as `JSONEncoder` writes (a test compares them), at a fraction of the cost: the webhook
+        /// answers every kubectl request the API server has not cached.
+        func write(to writer: inout JSONWriter) {
+            writer.object { writer in
+                writer.field("apiVersion", apiVersion)
+                writer.field("kind", kind)
+                writer.key("status")
+                writer.object { writer in
+                    writer.field("authenticated", status.authenticated)
+                    guard let user = status.user else { return }
+                    writer.key("user")
+                    writer.object { writer in
+                        writer.key("extra")
+                        writer.object { writer in
+                            // Sorted by UTF-8 bytes, as JSONEncoder's `.sortedKeys` sorts (not by String's `<`).
+                            for key in user.extra.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                                writer.key(escaping: key)
+                                writer.array(user.extra[key] ?? []) { $0.string($1) }
+                            }
+                        }
+                        writer.field("groups", user.groups)
+                        writer.field("uid", user.uid)
+                        writer.field("username", user.username)
+                    }
+                }
+            }
+        }
+
+        func response(from request: Request, context: some RequestContext) -> Response { jsonResponse() }
     }
 
     @Sendable func review(_ request: Request, context: AppRequestContext) async throws -> TokenReviewResponse {

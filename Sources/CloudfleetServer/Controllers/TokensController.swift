@@ -14,6 +14,8 @@ struct TokensController {
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.get("tokens", use: list)
         group.post("tokens", use: create)
+        // A constant path segment takes precedence over `{id}`, and "self" is never a token ID (22 characters).
+        group.get("tokens/self", use: current)
         group.get("tokens/{id}", use: get)
         group.patch("tokens/{id}", use: update)
         group.post("tokens/{id}/secret", use: regenerate)
@@ -58,6 +60,18 @@ struct TokensController {
             throw APIError.notFound("Token")
         }
         return Token(token, rotation: rotation, now: clock())
+    }
+
+    /// The token that authenticated this request, from the authentication itself (no store read).
+    @Sendable func current(_ request: Request, context: AppRequestContext) throws -> CurrentToken {
+        let principal = try context.requirePrincipal()
+        try context.authorize(.readToken, in: principal.organizationID)
+        guard let verified = context.verified, let credential = context.credentialKind else { throw APIError.unauthorized }
+        let state = verified.state
+        return CurrentToken(
+            id: state.id.rawValue, name: state.name.rawValue, role: state.role.rawValue, organizationID: state.organizationID.description,
+            kubernetesUsername: state.id.kubernetesUsername, expiresAt: state.expiresAt, credential: credential.rawValue,
+            secretInUse: verified.slot == .previous ? "previous" : "current")
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Token {

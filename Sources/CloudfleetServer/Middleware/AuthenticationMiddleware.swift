@@ -18,16 +18,18 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let verified: Authenticator.Verified
+        let credentials = request.headers.presentedCredentials
         do {
             verified = try await gate.authenticate(
-                request.headers.presentedCredentials, path: .api, sourceIP: context.sourceIP, userAgent: request.headers[.userAgent],
+                credentials, path: .api, sourceIP: context.sourceIP, userAgent: request.headers[.userAgent],
                 requestID: context.id, logger: context.logger)
         } catch let refusal as AuthenticationGate.Refusal {
             throw APIError(refusal)
         }
         let state = verified.state
         context.principal = Principal(kind: .token(state.id), organizationID: state.organizationID, role: state.role)
-        context.secretSlot = verified.slot
+        context.verified = verified
+        context.credentialKind = credentials?.kind
         context.logger[metadataKey: "token_id"] = "\(state.id)"
         guard let expiresAt = state.expiresAt?.formatted(.iso8601) else { return try await next(request, context) }
         var response: Response

@@ -1,0 +1,227 @@
+import Foundation
+
+/// A value that writes its own JSON, for the responses on the authenticated hot paths.
+///
+/// Foundation's `JSONEncoder` cost a third of the CPU time of a token read or a TokenReview (bench/README.md).
+/// Writers produce exactly the bytes the server's `JSONEncoder` (sorted keys, ISO 8601 dates, unescaped
+/// slashes) produces for the same value, so the two paths can never disagree; the tests compare them.
+public protocol JSONWritable: Sendable {
+    func write(to writer: inout JSONWriter)
+}
+
+extension JSONWritable {
+    /// The JSON of the value, as UTF-8.
+    public var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+}
+
+/// Writes compact JSON into a byte array. Callers write the keys of each object in sorted order, as
+/// `JSONEncoder` with `.sortedKeys` does; ``key(_:)`` and the value methods take care of commas.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    /// Whether the next key or array element needs a comma before it.
+    private var needsSeparator = false
+
+    public init(capacity: Int = 1024) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    // MARK: Structure
+
+    public mutating func object(_ body: (inout JSONWriter) -> Void) {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        needsSeparator = false
+        body(&self)
+        bytes.append(UInt8(ascii: "}"))
+        needsSeparator = true
+    }
+
+    public mutating func array<Elements: Sequence>(_ elements: Elements, _ element: (inout JSONWriter, Elements.Element) -> Void) {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        needsSeparator = false
+        for value in elements { element(&self, value) }
+        bytes.append(UInt8(ascii: "]"))
+        needsSeparator = true
+    }
+
+    /// An object key; the value written next belongs to it. Keys are the API's own snake_case names.
+    public mutating func key(_ key: StaticString) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        needsSeparator = false
+    }
+
+    /// An object key that is data, such as a Kubernetes `extra` key: escaped like any string.
+    public mutating func key(escaping key: String) {
+        string(key)
+        bytes.append(UInt8(ascii: ":"))
+        needsSeparator = false
+    }
+
+    // MARK: Values
+
+    public mutating func string(_ value: String) {
+        separate()
+        var value = value
+        value.withUTF8 { appendEscaped($0) }
+        needsSeparator = true
+    }
+
+    public mutating func int(_ value: Int) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
+        needsSeparator = true
+    }
+
+    public mutating func bool(_ value: Bool) {
+        separate()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        needsSeparator = true
+    }
+
+    public mutating func null() {
+        separate()
+        bytes.append(contentsOf: "null".utf8)
+        needsSeparator = true
+    }
+
+    /// A date as `JSONEncoder`'s `.iso8601` strategy writes it: `2026-11-29T10:00:00Z`, whole seconds, UTC.
+    public mutating func date(_ value: Date) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        Self.appendISO8601(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsSeparator = true
+    }
+
+    // MARK: Fields
+
+    public mutating func field(_ name: StaticString, _ value: String) {
+        key(name)
+        string(value)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: String?) {
+        key(name)
+        if let value { string(value) } else { null() }
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Int) {
+        key(name)
+        int(value)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Bool) {
+        key(name)
+        bool(value)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Date) {
+        key(name)
+        date(value)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Date?) {
+        key(name)
+        if let value { date(value) } else { null() }
+    }
+
+    public mutating func field(_ name: StaticString, _ values: [String]) {
+        key(name)
+        array(values) { $0.string($1) }
+    }
+
+    public mutating func field(_ name: StaticString, _ value: some JSONWritable) {
+        key(name)
+        value.write(to: &self)
+    }
+
+    // MARK: Internals
+
+    private mutating func separate() {
+        if needsSeparator { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// The string in quotes, escaped as `JSONEncoder` escapes it with `.withoutEscapingSlashes`: `"` and `\`,
+    /// the short forms `\b \f \n \r \t`, and `\u00XX` for the other control characters. Everything else is
+    /// copied as UTF-8.
+    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        var start = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+            start = index + 1
+            bytes.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+            case 0x08: bytes.append(UInt8(ascii: "b"))
+            case 0x0C: bytes.append(UInt8(ascii: "f"))
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            default:
+                bytes.append(contentsOf: [
+                    UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xF)],
+                ])
+            }
+        }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// `yyyy-MM-ddTHH:mm:ssZ` of the whole second at or before `date` (the Gregorian calendar, Howard Hinnant's
+    /// days-to-civil algorithm). Dates before 1900 or after 9999 are left to Foundation, whose calendar turns
+    /// Julian before 1582.
+    static func appendISO8601(_ date: Date, to bytes: inout [UInt8]) {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        // 1900-01-01 and 9999-12-31T23:59:59 as Unix times.
+        guard seconds >= -2_208_988_800, seconds <= 253_402_300_799 else {
+            bytes.append(contentsOf: date.formatted(.iso8601).utf8)
+            return
+        }
+        let total = Int(seconds)
+        let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
+        let secondOfDay = total - days * 86_400
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        appendDigits(year, width: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(month, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(day, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        appendDigits(secondOfDay / 3600, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay / 60 % 60, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay % 60, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    private static func appendDigits(_ value: Int, width: Int, to bytes: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
+        }
+    }
+}
