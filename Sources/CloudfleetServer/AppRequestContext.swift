@@ -10,11 +10,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     /// Set by the authentication middleware; `nil` on the few public routes.
     public var principal: Principal?
     /// The token state and the secret behind the principal, set with it by the authentication middleware.
-    var verified: Authenticator.Verified?
-    /// How the request authenticated: `basic` or `bearer`.
-    var credentialKind: AuthenticationGate.Credentials.Kind?
+    var authentication: TokenAuthentication?
     /// Which secret of the principal's token authenticated the request.
-    public var secretSlot: SecretSlot { verified?.slot ?? .current }
+    public var secretSlot: SecretSlot { authentication?.verified.slot ?? .current }
     /// The peer's address, `nil` in router tests.
     public let remoteAddress: SocketAddress?
 
@@ -58,5 +56,18 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
         case .forbidden: throw APIError.forbidden
         case .notFound: throw APIError.notFound("Resource")
         }
+    }
+}
+
+/// What the authentication middleware found. A reference, so that the context, which every middleware copies,
+/// carries one pointer rather than the token state's many fields.
+final class TokenAuthentication: Sendable {
+    let verified: Authenticator.Verified
+    /// How the request authenticated: `basic` or `bearer`.
+    let credentialKind: AuthenticationGate.Credentials.Kind
+
+    init(verified: Authenticator.Verified, credentialKind: AuthenticationGate.Credentials.Kind) {
+        self.verified = verified
+        self.credentialKind = credentialKind
     }
 }

@@ -16,6 +16,7 @@ import Yams
     enum Endpoint: String, CaseIterable, Sendable {
         case listTokens = "GET /v1/tokens"
         case createToken = "POST /v1/tokens"
+        case getCurrentToken = "GET /v1/tokens/self"
         case getToken = "GET /v1/tokens/{id}"
         case updateToken = "PATCH /v1/tokens/{id}"
         case regenerateSecret = "POST /v1/tokens/{id}/secret"

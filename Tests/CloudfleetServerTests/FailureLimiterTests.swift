@@ -15,6 +15,24 @@ import Testing
 
     // MARK: The limiter alone
 
+    @Test func sourcesWhoseBudgetRefilledAreForgotten() {
+        // Every authentication asks the limiter first; with nothing on record it answers without building keys, so
+        // a healed source must not stay on record.
+        let limiter = FailureLimiter()
+        let id = TokenID.generate().rawValue
+        limiter.recordFailure(tokenID: id, address: "192.0.2.7", now: Self.start)
+        #expect(limiter.trackedSources == 2)
+        #expect(limiter.retryAfter(tokenID: id, address: "192.0.2.7", now: Self.start.addingTimeInterval(1)) == nil)
+        #expect(limiter.trackedSources == 2, "not yet refilled")
+        #expect(limiter.retryAfter(tokenID: id, address: "192.0.2.7", now: Self.start.addingTimeInterval(61)) == nil)
+        #expect(limiter.trackedSources == 0)
+        // And a forgotten source starts again with a full burst.
+        for _ in 1...9 { limiter.recordFailure(tokenID: id, address: nil, now: Self.start.addingTimeInterval(62)) }
+        #expect(limiter.retryAfter(tokenID: id, address: nil, now: Self.start.addingTimeInterval(62)) == nil)
+        limiter.recordFailure(tokenID: id, address: nil, now: Self.start.addingTimeInterval(62))
+        #expect(limiter.retryAfter(tokenID: id, address: nil, now: Self.start.addingTimeInterval(62)) == 6)
+    }
+
     @Test func aTokenIDHasABurstOfTenThenOneFailureEverySixSeconds() {
         let limiter = FailureLimiter()
         let id = TokenID.generate().rawValue

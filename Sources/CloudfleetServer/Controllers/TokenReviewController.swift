@@ -123,8 +123,8 @@ struct TokenReviewController {
         let refused = APIError(
             .unauthorized, code: "unauthorized", message: "Unauthorized: present the cluster's webhook credential as a bearer token.",
             headers: [.wwwAuthenticate: "Bearer realm=\"cloudfleet-webhook\""])
-        guard let raw = context.parameters.get("id"), let id = ClusterID(raw), let bearer = request.headers.bearer,
-            let credential = try? WebhookCredential(parsing: bearer.token)
+        guard let raw = context.parameters.get("id"), let id = ClusterID(raw), case .bearer(let bearer)? = request.headers.presentedCredentials,
+            let credential = try? WebhookCredential(parsing: bearer)
         else { throw refused }
         guard let cluster = try await directory.cluster(id), let digest = cluster.webhookCredentialDigest,
             hasher.verify(credential, against: digest)

@@ -66,7 +66,9 @@ struct TokensController {
     @Sendable func current(_ request: Request, context: AppRequestContext) throws -> CurrentToken {
         let principal = try context.requirePrincipal()
         try context.authorize(.readToken, in: principal.organizationID)
-        guard let verified = context.verified, let credential = context.credentialKind else { throw APIError.unauthorized }
+        guard let authentication = context.authentication else { throw APIError.unauthorized }
+        let verified = authentication.verified
+        let credential = authentication.credentialKind
         let state = verified.state
         return CurrentToken(
             id: state.id.rawValue, name: state.name.rawValue, role: state.role.rawValue, organizationID: state.organizationID.description,

@@ -1,4 +1,5 @@
 import CloudfleetCore
+import ExtrasBase64
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -28,9 +29,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         let state = verified.state
         context.principal = Principal(kind: .token(state.id), organizationID: state.organizationID, role: state.role)
-        context.verified = verified
-        context.credentialKind = credentials?.kind
-        context.logger[metadataKey: "token_id"] = "\(state.id)"
+        if let credentials { context.authentication = TokenAuthentication(verified: verified, credentialKind: credentials.kind) }
         guard let expiresAt = state.expiresAt?.formatted(.iso8601) else { return try await next(request, context) }
         var response: Response
         do {
@@ -49,9 +48,23 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
 extension HTTPFields {
     /// Basic or Bearer credentials, if the request carries either.
+    ///
+    /// Read over UTF-8 bytes with one header look-up: HummingbirdAuth's `basic` and `bearer` compare and split
+    /// `Character`s, which was 3.5 % of an authenticated request. The rules are theirs: the scheme is matched as
+    /// written, and Basic needs a non-empty ID and secret around the first colon.
     var presentedCredentials: AuthenticationGate.Credentials? {
-        if let basic { return .basic(id: basic.username, secret: basic.password) }
-        if let bearer { return .bearer(bearer.token) }
+        guard let authorization = self[.authorization] else { return nil }
+        let utf8 = authorization.utf8
+        if utf8.starts(with: "Basic ".utf8) {
+            guard let decoded = try? String(Substring(utf8.dropFirst(6))).base64decoded(),
+                let colon = decoded.firstIndex(of: UInt8(ascii: ":")), colon > 0, colon < decoded.count - 1
+            else { return nil }
+            return .basic(
+                id: String(decoding: decoded[..<colon], as: UTF8.self), secret: String(decoding: decoded[(colon + 1)...], as: UTF8.self))
+        }
+        if utf8.starts(with: "Bearer ".utf8) {
+            return .bearer(String(Substring(utf8.dropFirst(7))))
+        }
         return nil
     }
 }

@@ -26,7 +26,8 @@ final class ServerMetrics: Sendable {
     }
 
     let registry = PrometheusCollectorRegistry()
-    private let authentications: [String: Counter]
+    /// By path, then outcome, in the order of their `allCases`.
+    private let authentications: [Counter]
     private let cacheHits: Counter
     private let cacheMisses: Counter
     private let storeErrors: Counter
@@ -39,12 +40,13 @@ final class ServerMetrics: Sendable {
     ]
 
     init() {
-        var authentications: [String: Counter] = [:]
+        var authentications: [Counter] = []
         for path in Path.allCases {
             for outcome in Outcome.allCases {
-                authentications["\(path.rawValue)/\(outcome.rawValue)"] = registry.makeCounter(
-                    descriptor: Self.name("authentications", "total", "Authentications by where they happened and how they ended."),
-                    labels: [("path", path.rawValue), ("outcome", outcome.rawValue)])
+                authentications.append(
+                    registry.makeCounter(
+                        descriptor: Self.name("authentications", "total", "Authentications by where they happened and how they ended."),
+                        labels: [("path", path.rawValue), ("outcome", outcome.rawValue)]))
             }
         }
         self.authentications = authentications
@@ -65,7 +67,9 @@ final class ServerMetrics: Sendable {
     }
 
     func authentication(_ path: Path, _ outcome: Outcome) {
-        authentications["\(path.rawValue)/\(outcome.rawValue)"]?.increment()
+        // Found by position rather than by a key built per request: this runs on every authentication.
+        guard let pathIndex = Path.allCases.firstIndex(of: path), let outcomeIndex = Outcome.allCases.firstIndex(of: outcome) else { return }
+        authentications[pathIndex * Outcome.allCases.count + outcomeIndex].increment()
     }
 
     func cacheLookup(hit: Bool) {
