@@ -908,7 +908,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds per measurement (default 10, quick 3)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per measurement (default 2, quick 1)")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--ratio-rounds", type=int, help="no-op/authenticated pairs per row (default 5, quick 3)")
+    parser.add_argument("--ratio-rounds", type=int, help="no-op/authenticated pairs per row (default 3, quick 2)")
     parser.add_argument("--ratio-seconds", type=float, help="seconds per run of a pair (default 3, quick 2)")
     parser.add_argument("--working-set", type=int, default=100, help="tokens the authenticated rows take turns with")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
@@ -926,7 +926,7 @@ def main() -> int:
     args = parser.parse_args()
     args.duration = args.duration or (3 if args.quick else 10)
     args.warmup = args.warmup or (1 if args.quick else 2)
-    args.ratio_rounds = args.ratio_rounds or (3 if args.quick else 5)
+    args.ratio_rounds = args.ratio_rounds or (2 if args.quick else 3)
     args.ratio_seconds = args.ratio_seconds or (2 if args.quick else 3)
     args.cli_runs = args.cli_runs or (30 if args.quick else 100)
     if args.pin and (os.cpu_count() or 1) < 2:

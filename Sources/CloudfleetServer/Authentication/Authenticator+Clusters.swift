@@ -49,7 +49,7 @@ extension Authenticator {
     /// The token's state is read as it is now, so a deleted, regenerated or expired token is refused even while
     /// its cluster token has not expired, and a role change shows in the next review.
     func verify(clusterToken token: String, for cluster: Cluster) async throws(ClusterFailure) -> Verified {
-        guard token.utf8.count < 4096, token.utf8.reduce(0, { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }) == 2,
+        guard Self.hasJWTShape(token),
             token.utf8.first == UInt8(ascii: "e")  // `{"` in base64url: every JWT header starts with "ey".
         else { throw .foreignFormat }
         let claims: ClusterTokenClaims

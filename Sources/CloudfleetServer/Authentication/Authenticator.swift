@@ -113,8 +113,7 @@ struct Authenticator: Sendable {
 
     /// The current state of the token behind a Bearer access token, if the access token is valid now.
     func verify(accessToken: String, storeLookup: Bool = true) async throws -> Verified {
-        let dots = accessToken.utf8.reduce(0) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }
-        guard accessToken.utf8.count < 4096, dots == 2 else {
+        guard Self.hasJWTShape(accessToken) else {
             throw Failure.malformed
         }
         let now = clock()
@@ -145,6 +144,18 @@ struct Authenticator: Sendable {
         }
         try checkExpiry(state)
         return Verified(state: state, slot: slot)
+    }
+
+    /// Whether `token` can be a compact JWS at all: under 4 KiB, with exactly two dots. Checked over the bytes at
+    /// once, before any parse or cache look-up.
+    static func hasJWTShape(_ token: String) -> Bool {
+        var token = token
+        return token.withUTF8 { bytes in
+            guard bytes.count < 4096 else { return false }
+            var dots = 0
+            for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
+            return dots == 2
+        }
     }
 
     // MARK: State
@@ -191,7 +202,7 @@ final class VerifiedTokenCache<Claims: ExpiringClaims>: Sendable {
     }
 
     func lookup(_ token: String, now: Date) -> Claims? {
-        let key = SHA256.hash(data: Array(token.utf8))
+        let key = Self.key(token)
         return entries.withLock { entries in
             guard let claims = entries[key] else { return nil }
             if claims.exp.value <= now {
@@ -202,8 +213,13 @@ final class VerifiedTokenCache<Claims: ExpiringClaims>: Sendable {
         }
     }
 
+    private static func key(_ token: String) -> SHA256Digest {
+        var token = token
+        return token.withUTF8 { SHA256.hash(data: $0) }
+    }
+
     func insert(_ token: String, claims: Claims, now: Date) {
-        let key = SHA256.hash(data: Array(token.utf8))
+        let key = Self.key(token)
         entries.withLock { entries in
             if entries.count >= capacity {
                 entries = entries.filter { $0.value.exp.value > now }
