@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func digestIsStableAcrossCallsAndHasherCopies() {
-        // The hasher starts every digest from a copy of its keyed state: no call may change what the next computes.
+        // No call may change what the next computes, and copies of a hasher agree.
         let secret = TokenSecret.generate()
         let first = hasher.digest(secret)
         _ = hasher.digest(TokenSecret.generate())
@@ -33,6 +33,20 @@ import Testing
             HMAC<SHA256>.authenticationCode(for: Array(secret.reveal.utf8), using: $0.derivedKey(purpose: "cloudfleet token secret digest v1"))
         }
         #expect(key.map { SecretHasher(serverKey: $0).digest(secret).bytes } == plain.map { Array($0) })
+    }
+
+    @Test func concurrentDigestsAgree() async {
+        // Every request hashes on its own thread with one shared hasher.
+        let secrets = (0..<64).map { _ in TokenSecret.generate() }
+        let expected = secrets.map { hasher.digest($0) }
+        await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask { [hasher] in
+                    (0..<50).allSatisfy { _ in secrets.map { hasher.digest($0) } == expected }
+                }
+            }
+            for await agreed in group { #expect(agreed) }
+        }
     }
 
     @Test func reflectionShowsNoKeyMaterial() {
