@@ -65,6 +65,11 @@ public struct CloudfleetClient: Sendable {
         try await allPages { try await listTokens(filter: filter, limit: 200, cursor: $0) }
     }
 
+    /// The token these credentials authenticate as (`GET /v1/tokens/self`).
+    public func currentToken() async throws -> CurrentToken {
+        try await send(.GET, "/v1/tokens/self")
+    }
+
     public func token(id: String) async throws -> Token {
         try await send(.GET, "/v1/tokens/\(try pathSegment(id))")
     }

@@ -47,6 +47,7 @@ TOKEN_FIELDS = {
 }
 WHOAMI_FIELDS = {
     "source", "api_url", "organization_id", "organization_name", "token_id", "token_name", "role", "token_expires_at",
+    "secret_in_use",
 }
 PROFILE_FIELDS = {"name", "default", "organization_id", "token_id", "api_url"}
 TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
@@ -298,6 +299,7 @@ def test_seed_flow_end_to_end(cli: Cli, server: ServerProcess, bootstrap: Cred, 
     assert_private_config(cli)
     whoami = cli("auth", "whoami").json()
     assert whoami["token_id"] == bootstrap.id and whoami["role"] == "Administrator" and whoami["organization_id"] == org_id
+    assert whoami["secret_in_use"] == "current"
 
     # `cloudfleet tokens create .name: HUMAN_FRIENDLY_NAME, .role: ROLE`, split as the shell splits it.
     created = cli("tokens", "create", ".name:", "HUMAN_FRIENDLY_NAME,", ".role:", "User")
@@ -429,6 +431,7 @@ def test_profiles_secret_sources_and_files(cli: Cli, server: ServerProcess, admi
             "source": f"profile {name}", "api_url": server.url, "organization_id": org_id,
             "organization_name": identity["organization_name"], "token_id": admin.id,
             "token_name": "cli e2e administrator", "role": "Administrator", "token_expires_at": None,
+            "secret_in_use": "current",
         }
         assert identity["organization_name"]
         assert_no_secret(whoami)
@@ -525,6 +528,7 @@ def test_environment_credentials_without_a_config_file(cli: Cli, server: ServerP
     assert whoami.json() | {"organization_name": None} == {
         "source": "environment", "api_url": server.url, "organization_id": org_id, "organization_name": None,
         "token_id": admin.id, "token_name": "cli e2e administrator", "role": "Administrator", "token_expires_at": None,
+        "secret_in_use": "current",
     }
     assert_no_secret(whoami)
     listed = cli("tokens", "list", env=full)
@@ -746,6 +750,24 @@ def test_secret_regenerated_elsewhere(cli: Cli, server: ServerProcess, admin: Cr
     # A deleted token: authentication fails too, also with an access token cached before.
     assert http(server, "DELETE", f"/v1/tokens/{victim.id}", admin).status_code == 204
     assert_error(cli("tokens", "list", expect=3), 3, "authentication failed")
+
+
+def test_whoami_says_when_the_previous_secret_of_a_grace_period_is_in_use(cli: Cli, server: ServerProcess, admin: Cred):
+    pipeline = api_create(server, admin, unique("graceful"), "User")
+    cli.add_profile("graceful", pipeline)
+    response = http(server, "POST", f"/v1/tokens/{pipeline.id}/secret", admin, json={"grace_period": "1h"})
+    assert response.status_code == 200, response.text
+    fresh = Cred(pipeline.id, response.json()["secret"])
+
+    table = cli("auth", "whoami", "--profile", "graceful", "-o", "table")
+    assert "previous one" in table.stdout and "switch to the new secret" in table.stdout, table
+    assert cli("auth", "whoami", "--profile", "graceful").json()["secret_in_use"] == "previous"
+    assert_no_secret(table, pipeline.secret, fresh.secret)
+
+    cli.add_profile("graceful", fresh)
+    table = cli("auth", "whoami", "--profile", "graceful", "-o", "table")
+    assert "previous one" not in table.stdout and "Role:" in table.stdout, table
+    assert cli("auth", "whoami", "--profile", "graceful").json()["secret_in_use"] == "current"
 
 
 def test_wrong_credentials_fail_authentication(cli: Cli, admin: Cred):

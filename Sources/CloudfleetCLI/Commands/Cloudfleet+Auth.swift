@@ -187,6 +187,8 @@ extension Auth {
             let tokenName: String
             let role: String
             let tokenExpiresAt: Date?
+            /// `current`, or `previous` while a regeneration's grace period keeps the old secret working.
+            let secretInUse: String
 
             enum CodingKeys: String, CodingKey {
                 case source
@@ -197,6 +199,7 @@ extension Auth {
                 case tokenName = "token_name"
                 case role
                 case tokenExpiresAt = "token_expires_at"
+                case secretInUse = "secret_in_use"
             }
 
             /// Every field, `null` included.
@@ -210,18 +213,20 @@ extension Auth {
                 try container.encode(tokenName, forKey: .tokenName)
                 try container.encode(role, forKey: .role)
                 try container.encode(tokenExpiresAt, forKey: .tokenExpiresAt)
+                try container.encode(secretInUse, forKey: .secretInUse)
             }
         }
 
         func run() async throws {
             let credentials = try options.credentials()
             let client = try options.client()
+            // The token as the server authenticated it, which also tells whether this is a superseded secret.
             let (token, organization) = try await CLIFailure.wrap {
-                (try await client.token(id: credentials.tokenID), try await client.organization())
+                (try await client.currentToken(), try await client.organization())
             }
             let identity = Identity(
                 source: credentials.source, apiURL: credentials.apiURL, organizationID: organization.id, organizationName: organization.name,
-                tokenID: token.id, tokenName: token.name, role: token.role, tokenExpiresAt: token.expiresAt)
+                tokenID: token.id, tokenName: token.name, role: token.role, tokenExpiresAt: token.expiresAt, secretInUse: token.secretInUse)
             let renderer = options.renderer
             if renderer.format == .table {
                 print(
@@ -233,6 +238,11 @@ extension Auth {
                     API:           \(credentials.apiURL)
                     Credentials:   \(credentials.source)
                     """)
+                if token.secretInUse == "previous" {
+                    print(
+                        "Secret:        the previous one: the token was regenerated with a grace period; switch to the new secret before it ends."
+                    )
+                }
             } else {
                 try renderer.structured(identity)
             }
