@@ -302,9 +302,12 @@ class Server:
         args = [str(self.binary), "serve", *self.common_args(), "--host", "127.0.0.1", "--port", str(self.port),
                 "--log-level", self.log_level, "--access-token-lifetime", "3600", "--cluster-token-lifetime", "3600"]
         # Request logs go nowhere: at `info` (the default) there is one line per request, which the server still
-        # formats and writes, but which would fill the disk during a benchmark.
+        # formats and writes, but which would fill the disk during a benchmark. At `notice` and above only
+        # warnings and errors remain, which are kept in server.err and shown if a run fails.
+        quiet = self.log_level not in ("trace", "debug", "info")
+        stderr = open(self.root / "server.err", "w") if quiet else subprocess.DEVNULL
         self.process = PROCESSES.start(pinned(SERVER_CPU if self.pin else None, args), env=self.env(),
-                                       stdout=open(self.root / "server.out", "w"), stderr=subprocess.DEVNULL)
+                                       stdout=open(self.root / "server.out", "w"), stderr=stderr)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -545,7 +548,8 @@ class Measurement:
 def measure_server(server: Server, fixture: Fixture, args, work: Path) -> tuple[list[Measurement], dict]:
     results: list[Measurement] = []
     memory = {"start": server.memory()}
-    every = scenarios(fixture, args.connections)
+    every = [scenario for scenario in scenarios(fixture, args.connections)
+             if not args.rows or scenario.name in args.rows or scenario.name == "healthz"]
     noop = next(scenario for scenario in every if scenario.name == "healthz")
     for scenario in every:
         smoke(server, scenario)
@@ -685,6 +689,12 @@ def run_configuration(store: str, size: int, args, work: Path) -> dict:
         fixture = prepare(server, {"organization": organization, "admin": SeedToken(created["id"], created["secret"])},
                           seeded)
         measurements, memory = measure_server(server, fixture, args, work)
+    except Exception:
+        errors = root / "server.err"
+        if errors.exists():
+            lines = errors.read_text(errors="replace").splitlines()
+            log(f"server log ({len(lines)} lines; the first and last 20):\n" + "\n".join(lines[:20] + ["…"] + lines[-20:]))
+        raise
     finally:
         server.stop()
     return {"store": store, "size": size, "measurements": measurements, "memory": memory, "seed_seconds": seeded.seconds}
@@ -908,6 +918,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds per measurement (default 10, quick 3)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per measurement (default 2, quick 1)")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rows", type=lambda text: set(text.split(",")), default=set(),
+                        help="measure only these rows (names as in the log, such as self_basic,webhook; the no-op "
+                             "row always runs)")
     parser.add_argument("--ratio-rounds", type=int, help="no-op/authenticated pairs per row (default 3, quick 2)")
     parser.add_argument("--ratio-seconds", type=float, help="seconds per run of a pair (default 3, quick 2)")
     parser.add_argument("--working-set", type=int, default=100, help="tokens the authenticated rows take turns with")

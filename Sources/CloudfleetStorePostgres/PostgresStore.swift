@@ -19,6 +19,9 @@ public final class PostgresStore: Store {
     private let pool: Mutex<Pool?>
     /// How to build a fresh pool after an outage; `nil` when the caller runs the client.
     private let configuration: PostgresClient.Configuration?
+    /// Whether a probe of the database runs (at most one at a time).
+    private let probing = Mutex(false)
+    /// Whether the database is known to be unreachable: operations fail at once until a fresh pool answers.
     private let recovering = Mutex(false)
     private let logger: Logger
     /// How long one store operation may wait for the database before it fails as unavailable (HTTP 503).
@@ -113,17 +116,32 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// Once the database answers again, swaps in a fresh pool (one probe loop at a time).
+    /// After an operation failed as unavailable: if the pool in use still answers, the database was only slow
+    /// (an overloaded server or database), and nothing changes. Otherwise operations fail at once while a fresh
+    /// pool is tried until one answers, which then replaces the old one (one probe at a time).
+    ///
+    /// Checking the pool in use first matters under overload: swapping pools cancels the queries in flight on the
+    /// old one, whose failures would start the next swap, and every request would get 503 for as long as the
+    /// load lasted (seen with 64 connections listing tokens on one shared core, bench/README.md).
     private func recoverPool() {
         guard let configuration,
-            recovering.withLock({ running in
+            probing.withLock({ running in
                 defer { running = true }
                 return !running
             })
         else { return }
         let logger = self.logger
+        let current = try? self.client
         Task {
-            defer { recovering.withLock { $0 = false } }
+            defer {
+                recovering.withLock { $0 = false }
+                probing.withLock { $0 = false }
+            }
+            if let current, await Self.answers(current, within: .seconds(3)) {
+                logger.notice("database slow but reachable; keeping the connection pool")
+                return
+            }
+            recovering.withLock { $0 = true }
             while !Task.isCancelled {
                 let candidate = PostgresClient(configuration: configuration, backgroundLogger: logger)
                 let runner = Task { await candidate.run() }
