@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import CloudfleetCore
 import Foundation
 import Testing

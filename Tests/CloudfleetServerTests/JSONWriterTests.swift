@@ -28,7 +28,7 @@ import Testing
 
     static func date(_ random: inout SplitMix64) -> Date {
         switch random.index(below: 4) {
-        // 0001-01-01 … 9999-12-31 (Foundation's own range before 1900), with fractions of a second.
+        // 0001-01-01 … 9999-12-31 (Foundation's own range before 1970), with fractions of a second.
         case 0: Date(timeIntervalSince1970: Double(Int64.random(in: -62_135_596_800...253_402_300_799, using: &random)) + 0.999)
         case 1: Date(timeIntervalSince1970: Double(Int64.random(in: -86_400 * 800...86_400 * 800, using: &random)) + 0.5)
         // Leap days and the turns of centuries.
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func datesOutsideTheCalendarFastPathStillFormat() {
-        // Years before 1 and after 9999 go through Foundation; the writer must not trap on them.
+        // Dates before 1970 and after 9999 go through Foundation; the writer must not trap on them.
         for seconds in [-62_135_596_801.0, 253_402_300_800.0, -1e12, 1e12] {
             var writer = JSONWriter()
             writer.date(Date(timeIntervalSince1970: seconds))

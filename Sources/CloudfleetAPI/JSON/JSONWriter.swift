@@ -96,7 +96,8 @@ public struct JSONWriter: Sendable {
     public mutating func date(_ value: Date) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        Self.appendISO8601(value, to: &bytes)
+        // Dates before 1970 (none the server stores) are left to Foundation, whose calendar turns Julian before 1582.
+        if !UTCTimestamp.append(value, to: &bytes) { bytes.append(contentsOf: value.formatted(.iso8601).utf8) }
         bytes.append(UInt8(ascii: "\""))
         needsSeparator = true
     }
@@ -178,50 +179,5 @@ public struct JSONWriter: Sendable {
         }
         bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
         bytes.append(UInt8(ascii: "\""))
-    }
-
-    /// `yyyy-MM-ddTHH:mm:ssZ` of the whole second at or before `date` (the Gregorian calendar, Howard Hinnant's
-    /// days-to-civil algorithm). Dates before 1900 or after 9999 are left to Foundation, whose calendar turns
-    /// Julian before 1582.
-    static func appendISO8601(_ date: Date, to bytes: inout [UInt8]) {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        // 1900-01-01 and 9999-12-31T23:59:59 as Unix times.
-        guard seconds >= -2_208_988_800, seconds <= 253_402_300_799 else {
-            bytes.append(contentsOf: date.formatted(.iso8601).utf8)
-            return
-        }
-        let total = Int(seconds)
-        let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
-        let secondOfDay = total - days * 86_400
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        appendDigits(year, width: 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendDigits(month, width: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendDigits(day, width: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "T"))
-        appendDigits(secondOfDay / 3600, width: 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        appendDigits(secondOfDay / 60 % 60, width: 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        appendDigits(secondOfDay % 60, width: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "Z"))
-    }
-
-    private static func appendDigits(_ value: Int, width: Int, to bytes: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-            divisor /= 10
-        }
     }
 }

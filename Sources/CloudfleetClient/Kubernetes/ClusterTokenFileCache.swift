@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import Crypto
 import Foundation
 

@@ -1,7 +1,8 @@
 import Foundation
 
 /// RFC 3339 timestamps in UTC with whole seconds (`2026-11-30T08:03:25Z`), the form of the ExecCredential's
-/// `expirationTimestamp` and of the dates in the exec plugin's cache, read and written with plain arithmetic.
+/// `expirationTimestamp`, of the dates in the exec plugin's cache and of the API's JSON, read and written with
+/// plain arithmetic.
 ///
 /// Foundation's ISO 8601 style gives the same text, but its first use sets up calendars and time zones, a
 /// noticeable part of an exec-plugin run that is otherwise a file read. Years 1970 to 9999 only; anything else
@@ -9,26 +10,33 @@ import Foundation
 public enum UTCTimestamp {
     /// `date` in the form `YYYY-MM-DDTHH:MM:SSZ`, fractions of a second dropped.
     public static func format(_ date: Date) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        guard append(date, to: &bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the text of ``format(_:)`` as UTF-8 to `bytes`; `false`, with nothing appended, outside 1970…9999.
+    /// The JSON writer of the server's hot responses writes its dates with it.
+    public static func append(_ date: Date, to bytes: inout [UInt8]) -> Bool {
         let interval = date.timeIntervalSince1970
-        guard interval.isFinite, interval >= 0, interval < 253_402_300_800 else { return nil }  // 10000-01-01
+        guard interval.isFinite, interval >= 0, interval < 253_402_300_800 else { return false }  // 10000-01-01
         let seconds = Int64(interval.rounded(.down))
         let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
         let (year, month, day) = civil(fromDays: days)
-        var text = ""
-        text.reserveCapacity(20)
-        append(year, width: 4, to: &text)
-        text += "-"
-        append(month, width: 2, to: &text)
-        text += "-"
-        append(day, width: 2, to: &text)
-        text += "T"
-        append(secondOfDay / 3600, width: 2, to: &text)
-        text += ":"
-        append(secondOfDay % 3600 / 60, width: 2, to: &text)
-        text += ":"
-        append(secondOfDay % 60, width: 2, to: &text)
-        text += "Z"
-        return text
+        append(year, width: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        append(month, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        append(day, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        append(secondOfDay / 3600, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        append(secondOfDay % 3600 / 60, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        append(secondOfDay % 60, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+        return true
     }
 
     /// The date of exactly `YYYY-MM-DDTHH:MM:SSZ` (a valid date and time of day), else `nil`.
@@ -53,9 +61,14 @@ public enum UTCTimestamp {
         return value
     }
 
-    private static func append(_ value: Int64, width: Int, to text: inout String) {
-        let digits = String(value)
-        text += String(repeating: "0", count: max(0, width - digits.count)) + digits
+    /// `value` (non-negative, at most `width` digits) in decimal, zero-padded to `width`.
+    private static func append(_ value: Int64, width: Int, to bytes: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
+        }
     }
 
     private static func daysIn(month: Int64, year: Int64) -> Int64 {
