@@ -1,0 +1,59 @@
+import CloudfleetCore
+import CloudfleetStore
+import CloudfleetStorePostgres
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// A database that is slow, not down: one operation that runs out of time answers `unavailable`, and the store keeps
+/// serving the next ones instead of failing every request fast (what an overloaded node did under bench/run).
+@Suite(.enabled(if: PostgresTestDatabase.enabled, "needs CLOUDFLEET_TEST_POSTGRES_URL (scripts/with-postgres)"))
+struct PostgresSlowDatabaseTests {
+    @Test func aTimedOutOperationDoesNotMakeTheStoreFailFast() async throws {
+        guard let url = PostgresTestDatabase.url, var components = URLComponents(string: url) else { throw PostgresTestDatabase.Missing() }
+        let admin = try PostgresURL.configuration(url)
+        let name = "cf_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
+        try await PostgresTestDatabase.withClient(admin) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        }
+        components.path = "/" + name
+        var configuration = admin
+        configuration.database = name
+        let store = try PostgresStore.connect(
+            url: try #require(components.string), logger: .init(label: "test.postgres"), operationTimeout: .milliseconds(500))
+        let outcome: Result<Void, any Error>
+        do {
+            try await store.migrate()
+            let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
+            try await store.createOrganization(
+                organization,
+                audit: AuditEvent(
+                    organizationID: organization.id, occurredAt: Date(), actor: "test", action: .organizationCreate,
+                    targetType: "organization", targetID: organization.id.description))
+            try await PostgresTestDatabase.withClient(configuration) { client in
+                let logger = Logger(label: "test.postgres")
+                try await client.withConnection { locker in
+                    // Another session holds the organizations table: reads of it wait past the store's deadline.
+                    for try await _ in try await locker.query(PostgresQuery(unsafeSQL: "BEGIN"), logger: logger) {}
+                    for try await _ in try await locker.query(
+                        PostgresQuery(unsafeSQL: "LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE"), logger: logger)
+                    {}
+                    await #expect(throws: StoreError.self) { try await store.organization(id: organization.id) }
+                    // The database answers everything else: the very next operation is served, not refused at once.
+                    #expect(try await store.token(id: .generate()) == nil)
+                    for try await _ in try await locker.query(PostgresQuery(unsafeSQL: "ROLLBACK"), logger: logger) {}
+                }
+            }
+            #expect(try await store.organization(id: organization.id)?.name == "Acme")
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try await store.close()
+        try await PostgresTestDatabase.withClient(admin) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
+        }
+        try outcome.get()
+    }
+}
