@@ -26,6 +26,9 @@ final class ServerMetrics: Sendable {
     }
 
     let registry = PrometheusCollectorRegistry()
+    // `allCases` builds a new array on each access; these are built once.
+    private static let paths = Path.allCases
+    private static let outcomes = Outcome.allCases
     /// By path, then outcome, in the order of their `allCases`.
     private let authentications: [Counter]
     private let cacheHits: Counter
@@ -41,8 +44,8 @@ final class ServerMetrics: Sendable {
 
     init() {
         var authentications: [Counter] = []
-        for path in Path.allCases {
-            for outcome in Outcome.allCases {
+        for path in Self.paths {
+            for outcome in Self.outcomes {
                 authentications.append(
                     registry.makeCounter(
                         descriptor: Self.name("authentications", "total", "Authentications by where they happened and how they ended."),
@@ -68,8 +71,8 @@ final class ServerMetrics: Sendable {
 
     func authentication(_ path: Path, _ outcome: Outcome) {
         // Found by position rather than by a key built per request: this runs on every authentication.
-        guard let pathIndex = Path.allCases.firstIndex(of: path), let outcomeIndex = Outcome.allCases.firstIndex(of: outcome) else { return }
-        authentications[pathIndex * Outcome.allCases.count + outcomeIndex].increment()
+        guard let pathIndex = Self.paths.firstIndex(of: path), let outcomeIndex = Self.outcomes.firstIndex(of: outcome) else { return }
+        authentications[pathIndex * Self.outcomes.count + outcomeIndex].increment()
     }
 
     func cacheLookup(hit: Bool) {
