@@ -20,17 +20,22 @@ struct PostgresSlowDatabaseTests {
         components.path = "/" + name
         var configuration = admin
         configuration.database = name
-        let store = try PostgresStore.connect(
-            url: try #require(components.string), logger: .init(label: "test.postgres"), operationTimeout: .milliseconds(500))
-        let outcome: Result<Void, any Error>
-        do {
-            try await store.migrate()
-            let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
-            try await store.createOrganization(
+        let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
+        // Set up with a generous deadline (the suites run in parallel on a small machine); only the store under test
+        // has a short one, and only the locked read may run into it.
+        try await PostgresTestDatabase.withClient(configuration) { client in
+            let setup = PostgresStore(client: client, operationTimeout: .seconds(120))
+            try await setup.migrate()
+            try await setup.createOrganization(
                 organization,
                 audit: AuditEvent(
                     organizationID: organization.id, occurredAt: Date(), actor: "test", action: .organizationCreate,
                     targetType: "organization", targetID: organization.id.description))
+        }
+        let store = try PostgresStore.connect(
+            url: try #require(components.string), logger: .init(label: "test.postgres"), operationTimeout: .seconds(3))
+        let outcome: Result<Void, any Error>
+        do {
             try await PostgresTestDatabase.withClient(configuration) { client in
                 let logger = Logger(label: "test.postgres")
                 try await client.withConnection { locker in
