@@ -3,14 +3,18 @@ import CloudfleetStore
 import Foundation
 import Synchronization
 
-/// A store that forwards to another and counts token look-ups, to prove authentication hits the cache.
+/// A store that forwards to another and counts token and cluster look-ups, to prove the caches are used.
 final class CountingStore: Store {
     let base: any Store
     private let lookups = Atomic<Int>(0)
+    private let clusterReads = Atomic<Int>(0)
+    /// Every cluster read waits here after reading, before it answers: a test can hold reads in flight.
+    let clusterGate = Gate()
 
     init(_ base: any Store) { self.base = base }
 
     var tokenLookups: Int { lookups.load(ordering: .relaxed) }
+    var clusterLookups: Int { clusterReads.load(ordering: .relaxed) }
 
     func token(id: TokenID) async throws -> APIToken? {
         lookups.add(1, ordering: .relaxed)
@@ -57,7 +61,12 @@ final class CountingStore: Store {
     }
     func recordUsage(_ usages: [TokenUsage]) async throws { try await base.recordUsage(usages) }
     func createCluster(_ cluster: Cluster, audit: AuditEvent) async throws { try await base.createCluster(cluster, audit: audit) }
-    func cluster(id: ClusterID) async throws -> Cluster? { try await base.cluster(id: id) }
+    func cluster(id: ClusterID) async throws -> Cluster? {
+        clusterReads.add(1, ordering: .relaxed)
+        let cluster = try await base.cluster(id: id)
+        await clusterGate.pass()
+        return cluster
+    }
     func listClusters(organization: OrganizationID, after cursor: ClusterCursor?, limit: Int) async throws -> Page<Cluster, ClusterCursor> {
         try await base.listClusters(organization: organization, after: cursor, limit: limit)
     }
@@ -109,4 +118,36 @@ final class CountingStore: Store {
     func signingKeys() async throws -> [SigningKeyRecord] { try await base.signingKeys() }
     func addSigningKey(_ key: SigningKeyRecord) async throws { try await base.addSigningKey(key) }
     func rotateSigningKey(to key: SigningKeyRecord) async throws { try await base.rotateSigningKey(to: key) }
+}
+
+/// Open by default; while closed, callers of ``pass()`` wait until it opens.
+final class Gate: Sendable {
+    private struct State {
+        var open = true
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func close() { state.withLock { $0.open = false } }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.open = true
+            defer { state.waiting.removeAll() }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func pass() async {
+        await withCheckedContinuation { continuation in
+            let passes = state.withLock { state in
+                if state.open { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if passes { continuation.resume() }
+        }
+    }
 }
