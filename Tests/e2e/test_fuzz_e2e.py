@@ -200,7 +200,9 @@ class FuzzWorld:
             if target.strip() in (self.admin_id, self.user_id) or not keep_generated:
                 path_parameters["id"] = self.throwaway_token()
         elif operation_id == "getToken":
-            if not keep_generated:
+            # `self` breaks the TokenId pattern but names a route of its own (`getCurrentToken`, 200): a negative
+            # case that draws it is aimed at a real token instead.
+            if not keep_generated or target == "self":
                 path_parameters["id"] = self.admin_id
         elif operation_id in ("deleteCluster", "issueClusterWebhookCredential"):
             if target.strip().lower() == self.cluster_id or not keep_generated:
