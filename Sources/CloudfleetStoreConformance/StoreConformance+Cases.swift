@@ -144,11 +144,19 @@ extension StoreConformance {
             audit: Fixtures.audit(organization.id, .tokenDelete, target: token.id.rawValue))
         try check(try await store.token(id: token.id) == nil, "the deleted token is gone")
         try check(try await store.token(id: kept.id) != nil, "other tokens stay")
+        try check(try await store.tokenCount(organization: organization.id) == 1, "the count follows the delete")
         try await checkThrows(StoreError.notFound) {
             try await store.deleteToken(
                 id: token.id, organization: organization.id,
                 audit: Fixtures.audit(organization.id, .tokenDelete, target: token.id.rawValue))
         }
+        _ = try await store.updateToken(
+            id: kept.id, organization: organization.id, change: TokenChange(role: .administrator), at: Fixtures.now(),
+            audit: Fixtures.audit(organization.id, .tokenUpdate, target: kept.id.rawValue))
+        try check(try await store.tokenCount(organization: organization.id) == 1, "a failed delete and a role change count nothing")
+        try await store.deleteToken(
+            id: kept.id, organization: organization.id, audit: Fixtures.audit(organization.id, .tokenDelete, target: kept.id.rawValue))
+        try check(try await store.tokenCount(organization: organization.id) == 0, "no token left")
     }
 }
 

@@ -185,5 +185,37 @@ enum PostgresMigrations {
                 "CREATE INDEX sign_in_links_by_expiry ON sign_in_links (expires_at)",
             ]
         ),
+        Migration(
+            version: 5,
+            name: "token counts kept per organization",
+            statements: [
+                // `GET /v1/organization` reports the organization's token count; counting the rows took 80 ms with a
+                // million tokens. Triggers keep the count with every insert and delete, whoever writes them. One row
+                // per organization, so a transaction that creates or deletes a token locks one counter row.
+                """
+                CREATE TABLE token_counts (
+                    organization_id UUID PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+                    n BIGINT NOT NULL CHECK (n >= 0)
+                )
+                """,
+                """
+                CREATE FUNCTION count_api_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'INSERT' THEN
+                        INSERT INTO token_counts (organization_id, n) VALUES (NEW.organization_id, 1)
+                        ON CONFLICT (organization_id) DO UPDATE SET n = token_counts.n + 1;
+                    ELSE
+                        UPDATE token_counts SET n = n - 1 WHERE organization_id = OLD.organization_id;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                // The trigger locks api_tokens against writes until this migration commits, so the count below misses
+                // no token another node inserts meanwhile.
+                "CREATE TRIGGER api_tokens_counted AFTER INSERT OR DELETE ON api_tokens FOR EACH ROW EXECUTE FUNCTION count_api_tokens()",
+                "INSERT INTO token_counts (organization_id, n) SELECT organization_id, COUNT(*) FROM api_tokens GROUP BY organization_id",
+            ]
+        ),
     ]
 }

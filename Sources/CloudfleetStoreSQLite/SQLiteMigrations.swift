@@ -173,5 +173,31 @@ enum SQLiteMigrations {
                 "CREATE INDEX sign_in_links_by_expiry ON sign_in_links (expires_at)",
             ]
         ),
+        Migration(
+            version: 5,
+            name: "token counts kept per organization",
+            statements: [
+                // `GET /v1/organization` reports the organization's token count; counting the rows took 80 ms with a
+                // million tokens. Triggers keep the count with every insert and delete, whoever writes them.
+                """
+                CREATE TABLE token_counts (
+                    organization_id TEXT PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+                    n INTEGER NOT NULL CHECK (n >= 0)
+                ) STRICT
+                """,
+                """
+                CREATE TRIGGER api_tokens_counted_insert AFTER INSERT ON api_tokens BEGIN
+                    INSERT INTO token_counts (organization_id, n) VALUES (NEW.organization_id, 1)
+                    ON CONFLICT (organization_id) DO UPDATE SET n = n + 1;
+                END
+                """,
+                """
+                CREATE TRIGGER api_tokens_counted_delete AFTER DELETE ON api_tokens BEGIN
+                    UPDATE token_counts SET n = n - 1 WHERE organization_id = OLD.organization_id;
+                END
+                """,
+                "INSERT INTO token_counts (organization_id, n) SELECT organization_id, COUNT(*) FROM api_tokens GROUP BY organization_id",
+            ]
+        ),
     ]
 }
