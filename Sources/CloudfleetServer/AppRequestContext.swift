@@ -3,6 +3,7 @@ import CloudfleetStore
 import Foundation
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// The one request context of the server: the authenticated principal, the request ID and the peer address.
 public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
@@ -15,6 +16,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var secretSlot: SecretSlot { authentication?.verified.slot ?? .current }
     /// The peer's address, `nil` in router tests.
     public let remoteAddress: SocketAddress?
+    /// What inner middleware learn for the request log line, which the outermost middleware writes.
+    let requestLog = RequestLogFacts()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -69,5 +72,17 @@ final class TokenAuthentication: Sendable {
     init(verified: Authenticator.Verified, credentialKind: AuthenticationGate.Credentials.Kind) {
         self.verified = verified
         self.credentialKind = credentialKind
+    }
+}
+
+/// Facts for the request log line. A reference: the context is copied into each middleware, so what the
+/// authentication middleware learns would not otherwise reach the log middleware around it.
+final class RequestLogFacts: Sendable {
+    private let authenticatedToken = Mutex<TokenID?>(nil)
+
+    /// The token the request authenticated as, once its credentials checked out. Never a claimed, unverified ID.
+    var tokenID: TokenID? {
+        get { authenticatedToken.withLock { $0 } }
+        set { authenticatedToken.withLock { $0 = newValue } }
     }
 }

@@ -82,6 +82,7 @@ struct OAuthTokenController {
                 return response
             }
         }
+        context.requestLog.tokenID = verified.state.id
         let issued = try await authenticator.issueAccessToken(for: verified)
         return try Success(access_token: issued.token, token_type: "Bearer", expires_in: issued.expiresIn)
             .response(from: request, context: context)

@@ -28,6 +28,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             throw APIError(refusal)
         }
         let state = verified.state
+        context.requestLog.tokenID = state.id
         context.principal = Principal(kind: .token(state.id), organizationID: state.organizationID, role: state.role)
         if let credentials { context.authentication = TokenAuthentication(verified: verified, credentialKind: credentials.kind) }
         guard let expiresAt = state.expiresAt?.formatted(.iso8601) else { return try await next(request, context) }

@@ -2,10 +2,12 @@ import HTTPTypes
 import Hummingbird
 import Logging
 
-/// Logs one line per request: method, path, status and duration. Never headers, query strings or bodies,
-/// which may carry credentials.
+/// Logs one line per request: method, path, status, duration and, once authenticated, the token's ID
+/// (`token_id`). Never headers, query strings or bodies, which may carry credentials.
 /// Also records each request's duration in the metrics, by route pattern (never the raw path).
-struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
     let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -20,12 +22,12 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         default: method = "other"
         }
         metrics.request(route: context.endpointPath ?? "unmatched", method: method, status: Int(response.status.code), duration: elapsed)
-        context.logger.info(
-            "request",
-            metadata: [
-                "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
-                "duration_ms": "\(elapsed.milliseconds)",
-            ])
+        var metadata: Logger.Metadata = [
+            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
+            "duration_ms": "\(elapsed.milliseconds)",
+        ]
+        if let tokenID = context.requestLog.tokenID { metadata["token_id"] = "\(tokenID)" }
+        context.logger.info("request", metadata: metadata)
         response.headers[.requestID] = context.id
         return response
     }
