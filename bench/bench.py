@@ -511,7 +511,7 @@ def scenarios(fixture: Fixture, connections: int) -> list[Scenario]:
         Scenario("list", "list, first page of 100", [Req("GET", "/v1/tokens?limit=100", admin)], connections),
         Scenario("list1", "list, first page of 100, 1 connection", [Req("GET", "/v1/tokens?limit=100", admin)], 1,
                  latency_only=True),
-        Scenario("organization", "`GET /v1/organization` (counts tokens), 1 connection",
+        Scenario("organization", "`GET /v1/organization` (the kept token count), 1 connection",
                  [Req("GET", "/v1/organization", admin)], 1, latency_only=True),
         Scenario("create", f"create `POST /v1/tokens`, {writes} connections", [
             Req("POST", "/v1/tokens", {**admin, "Content-Type": "application/json"},
