@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloudfleetStoreSQLiteTests",
-            dependencies: ["CloudfleetStoreSQLite", "CloudfleetStoreConformance"],
+            dependencies: ["CloudfleetStoreSQLite", "CloudfleetStoreConformance", .product(name: "SQLiteNIO", package: "sqlite-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
