@@ -35,6 +35,23 @@ import Testing
         #expect(key.map { SecretHasher(serverKey: $0).digest(secret).bytes } == plain.map { Array($0) })
     }
 
+    @Test func digestIsHMACSHA256ForEveryKeyAndSecretKind() {
+        // The hasher composes HMAC from SHA-256 itself (RFC 2104); it must agree with swift-crypto's HMAC always.
+        for _ in 0..<8 {
+            let serverKey = ServerKey.generate()
+            let key = serverKey.derivedKey(purpose: "cloudfleet token secret digest v1")
+            let hasher = SecretHasher(serverKey: serverKey)
+            for _ in 0..<50 {
+                let secret = TokenSecret.generate()
+                let webhook = WebhookCredential.generate()
+                let service = ServiceCredential.generate()
+                #expect(hasher.digest(secret).bytes == Array(HMAC<SHA256>.authenticationCode(for: Array(secret.reveal.utf8), using: key)))
+                #expect(hasher.digest(webhook).bytes == Array(HMAC<SHA256>.authenticationCode(for: Array(webhook.reveal.utf8), using: key)))
+                #expect(hasher.digest(service).bytes == Array(HMAC<SHA256>.authenticationCode(for: Array(service.reveal.utf8), using: key)))
+            }
+        }
+    }
+
     @Test func concurrentDigestsAgree() async {
         // Every request hashes on its own thread with one shared hasher.
         let secrets = (0..<64).map { _ in TokenSecret.generate() }

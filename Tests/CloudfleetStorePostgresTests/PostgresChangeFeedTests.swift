@@ -19,7 +19,9 @@ struct PostgresChangeFeedTests {
     @Test func tokenChangesAreAnnouncedAndUsageIsNot() async throws {
         try await PostgresTestDatabase.withFreshStore { store in
             let hasher = SecretHasher(serverKey: ServerKey.generate())
-            func digest() -> SecretDigest { hasher.digest(TokenSecret.generate()) }
+            // A closure, not a local function: capturing the hasher in a local function of this async closure
+            // crashed the debug build (a garbage key reference in the captured copy), twice in the project's history.
+            let digest = { hasher.digest(TokenSecret.generate()) }
             let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
             func audit(_ action: AuditAction, _ target: String) -> AuditEvent {
                 AuditEvent(organizationID: organization.id, occurredAt: Date(), actor: "test", action: action, targetType: "token", targetID: target)
