@@ -21,6 +21,13 @@ import Testing
         #expect(TokenID(input) == nil)
     }
 
+    @Test func lowerCasingMatchesTheStandardLibrary() {
+        for _ in 0..<1000 {
+            let id = TokenID.generate()
+            #expect(id.lowercased == id.rawValue.lowercased())
+        }
+    }
+
     @Test func kubernetesUsernameIsTheSeedsExample() throws {
         let id = try #require(TokenID("nFYyVdtg8K1aDujwk3YFh1"))
         #expect(id.kubernetesUsername == "service-account-nfyyvdtg8k1adujwk3yfh1")
