@@ -120,6 +120,18 @@ import Testing
         }
     }
 
+    @Test func twoAuthorizationFieldsAre401EvenWhenOneIsValid() async throws {
+        let world = try await TestWorld.make()
+        try await world.test { client in
+            var fields = world.admin.basic
+            fields.append(HTTPField(name: .authorization, value: "Bearer a.b.c"))
+            let reply = try await client.send(.get, "/v1/tokens", auth: fields)
+            #expect(reply.status == .unauthorized)
+            // Each on its own: the first is good.
+            #expect(try await client.send(.get, "/v1/tokens", auth: world.admin.basic).status == .ok)
+        }
+    }
+
     @Test func aSecretWithABadChecksumIsRefused() async throws {
         let world = try await TestWorld.make()
         try await world.test { client in
