@@ -49,13 +49,14 @@ extension Authenticator {
     /// The token's state is read as it is now, so a deleted, regenerated or expired token is refused even while
     /// its cluster token has not expired, and a role change shows in the next review.
     func verify(clusterToken token: String, for cluster: Cluster) async throws(ClusterFailure) -> Verified {
-        guard Self.hasJWTShape(token),
-            token.utf8.first == UInt8(ascii: "e")  // `{"` in base64url: every JWT header starts with "ey".
-        else { throw .foreignFormat }
         let claims: ClusterTokenClaims
         if let cached = verifiedClusterTokens.lookup(token, now: clock()) {
             claims = cached
         } else {
+            // The cache holds verified tokens only: the shape is checked on a miss, before any parse.
+            guard Self.hasJWTShape(token),
+                token.utf8.first == UInt8(ascii: "e")  // `{"` in base64url: every JWT header starts with "ey".
+            else { throw .foreignFormat }
             do {
                 claims = try await signingKeys.current.keys.verify(token, as: ClusterTokenClaims.self)
             } catch {

@@ -113,14 +113,13 @@ struct Authenticator: Sendable {
 
     /// The current state of the token behind a Bearer access token, if the access token is valid now.
     func verify(accessToken: String, storeLookup: Bool = true) async throws -> Verified {
-        guard Self.hasJWTShape(accessToken) else {
-            throw Failure.malformed
-        }
         let now = clock()
         let claims: AccessTokenClaims
         if let cached = verifiedAccessTokens.lookup(accessToken, now: now) {
             claims = cached
         } else {
+            // Only the cache holds exactly this token, so the shape is checked on a miss, before any parse.
+            guard Self.hasJWTShape(accessToken) else { throw Failure.malformed }
             do {
                 claims = try await signingKeys.current.keys.verify(accessToken, as: AccessTokenClaims.self)
                 try claims.aud.verifyIntendedAudience(includes: audience)
@@ -147,7 +146,7 @@ struct Authenticator: Sendable {
     }
 
     /// Whether `token` can be a compact JWS at all: under 4 KiB, with exactly two dots. Checked over the bytes at
-    /// once, before any parse or cache look-up.
+    /// once, before any parse.
     static func hasJWTShape(_ token: String) -> Bool {
         var token = token
         return token.withUTF8 { bytes in
@@ -184,48 +183,8 @@ protocol ExpiringClaims: Sendable {
 extension AccessTokenClaims: ExpiringClaims {}
 extension ClusterTokenClaims: ExpiringClaims {}
 
-/// Access tokens whose signature has been verified, keyed by a SHA-256 of the token, kept until they expire.
+/// Access tokens whose signature has been verified, kept until they expire.
 typealias AccessTokenCache = VerifiedTokenCache<AccessTokenClaims>
 
 /// Cluster tokens presented to the TokenReview webhook whose signature has been verified.
 typealias ClusterTokenCache = VerifiedTokenCache<ClusterTokenClaims>
-
-/// Signed tokens whose signature has been verified, keyed by a SHA-256 of the token, kept until they expire.
-/// Saves the parse and signature check (tens of microseconds) on every request; everything else (issuer,
-/// audience, expiry, and the secret generation against the current token state) is still checked each time.
-final class VerifiedTokenCache<Claims: ExpiringClaims>: Sendable {
-    private let entries = Mutex<[SHA256Digest: Claims]>([:])
-    private let capacity: Int
-
-    init(capacity: Int = 100_000) {
-        self.capacity = capacity
-    }
-
-    func lookup(_ token: String, now: Date) -> Claims? {
-        let key = Self.key(token)
-        return entries.withLock { entries in
-            guard let claims = entries[key] else { return nil }
-            if claims.exp.value <= now {
-                entries.removeValue(forKey: key)
-                return nil
-            }
-            return claims
-        }
-    }
-
-    private static func key(_ token: String) -> SHA256Digest {
-        var token = token
-        return token.withUTF8 { SHA256.hash(data: $0) }
-    }
-
-    func insert(_ token: String, claims: Claims, now: Date) {
-        let key = Self.key(token)
-        entries.withLock { entries in
-            if entries.count >= capacity {
-                entries = entries.filter { $0.value.exp.value > now }
-                if entries.count >= capacity { entries.removeAll() }
-            }
-            entries[key] = claims
-        }
-    }
-}
