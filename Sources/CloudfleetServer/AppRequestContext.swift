@@ -39,7 +39,7 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 
     /// The source IP for audit events and last use.
-    public var sourceIP: String? { remoteAddress?.ipAddress }
+    public var sourceIP: String? { remoteAddress?.ipAddressText }
 
     /// The audit context of the authenticated principal.
     func auditContext() throws -> AuditContext {
