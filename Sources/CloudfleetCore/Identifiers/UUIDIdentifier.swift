@@ -48,25 +48,29 @@ extension UUIDIdentifier {
 /// stricter than Foundation's `sscanf` on Linux, which also took signs, spaces and `0x` inside the groups, so
 /// that one ID had many spellings in a URL.
 enum UUIDText {
-    private static let digits = Array("0123456789abcdef".utf8)
-
     /// The lower-case text of `uuid`.
     static func lowercased(_ uuid: UUID) -> String {
         withUnsafeBytes(of: uuid.uuid) { bytes in
             String(unsafeUninitializedCapacity: 36) { text in
                 var index = 0
-                for (offset, byte) in bytes.enumerated() {
+                for offset in 0..<16 {
                     if offset == 4 || offset == 6 || offset == 8 || offset == 10 {
                         text[index] = UInt8(ascii: "-")
                         index += 1
                     }
-                    text[index] = digits[Int(byte >> 4)]
-                    text[index + 1] = digits[Int(byte & 0x0F)]
+                    let byte = bytes[offset]
+                    text[index] = digit(byte >> 4)
+                    text[index + 1] = digit(byte & 0x0F)
                     index += 2
                 }
                 return index
             }
         }
+    }
+
+    @inline(__always)
+    private static func digit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") - 10 + value
     }
 
     /// The UUID written as `text`, or `nil` if it is not one.
