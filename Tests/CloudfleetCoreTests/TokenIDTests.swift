@@ -28,6 +28,10 @@ import Testing
         }
     }
 
+    @Test func digitBytesAreTheAlphabet() {
+        #expect((0..<62).map { Base62.digit($0) } == Base62.alphabet.map { $0.asciiValue ?? 0 })
+    }
+
     @Test func kubernetesUsernameIsTheSeedsExample() throws {
         let id = try #require(TokenID("nFYyVdtg8K1aDujwk3YFh1"))
         #expect(id.kubernetesUsername == "service-account-nfyyvdtg8k1adujwk3yfh1")

@@ -16,6 +16,16 @@ public enum Base62 {
         (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
     }
 
+    /// The UTF-8 code unit of the digit worth `value` (0 to 61): `alphabet[value]` as a byte.
+    @inline(__always)
+    public static func digit(_ value: Int) -> UInt8 {
+        switch value {
+        case 0..<10: UInt8(ascii: "0") + UInt8(value)
+        case 10..<36: UInt8(ascii: "A") + UInt8(value - 10)
+        default: UInt8(ascii: "a") + UInt8(value - 36)
+        }
+    }
+
     /// A string of `length` characters drawn uniformly from the alphabet with the system CSPRNG.
     ///
     /// `SystemRandomNumberGenerator` reads the operating system's cryptographically secure source

@@ -69,9 +69,12 @@ enum ChecksummedSecretFormat {
         guard utf8.count == prefixLength + randomLength + checksumLength, utf8.starts(with: prefix.utf8),
             utf8[prefixLength...].allSatisfy(Base62.contains)
         else { throw .malformed }
-        let body = utf8[0..<(prefixLength + randomLength)]
-        let checksum = String(decoding: utf8[(prefixLength + randomLength)...], as: UTF8.self)
-        guard Self.checksum(of: body) == checksum else { throw .badChecksum }
+        // The checksum's digits are compared where they stand, least significant last, without building its text.
+        var value = UInt64(CRC32.checksum(utf8[0..<(prefixLength + randomLength)]))
+        for index in stride(from: utf8.count - 1, through: prefixLength + randomLength, by: -1) {
+            guard utf8[index] == Base62.digit(Int(value % 62)) else { throw .badChecksum }
+            value /= 62
+        }
     }
 
     private static func checksum(of body: some Sequence<UInt8>) -> String {
