@@ -70,13 +70,18 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         if bytes.count == 4 {
             var v4 = in_addr()
             withUnsafeMutableBytes(of: &v4) { $0.copyBytes(from: bytes) }
-            if inet_ntop(AF_INET, &v4, &buffer, socklen_t(buffer.count)) != nil { result = String(cString: buffer) }
+            if inet_ntop(AF_INET, &v4, &buffer, socklen_t(buffer.count)) != nil { result = text(of: buffer) }
         } else {
             var v6 = in6_addr()
             withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: bytes) }
-            if inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil { result = String(cString: buffer) }
+            if inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil { result = text(of: buffer) }
         }
         return result ?? bytes.map(String.init).joined(separator: ".")
+    }
+
+    /// The NUL-terminated text `inet_ntop` wrote.
+    private static func text(of buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
