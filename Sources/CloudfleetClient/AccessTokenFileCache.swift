@@ -1,3 +1,4 @@
+import CloudfleetCore
 import Crypto
 import Foundation
 

@@ -1,4 +1,5 @@
 import CloudfleetAPI
+import CloudfleetCore
 import Crypto
 import Foundation
 

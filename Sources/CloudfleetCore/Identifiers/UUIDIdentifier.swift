@@ -59,18 +59,13 @@ enum UUIDText {
                         index += 1
                     }
                     let byte = bytes[offset]
-                    text[index] = digit(byte >> 4)
-                    text[index + 1] = digit(byte & 0x0F)
+                    text[index] = Hex.digit(byte >> 4)
+                    text[index + 1] = Hex.digit(byte & 0x0F)
                     index += 2
                 }
                 return index
             }
         }
-    }
-
-    @inline(__always)
-    private static func digit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") - 10 + value
     }
 
     /// The UUID written as `text`, or `nil` if it is not one.
