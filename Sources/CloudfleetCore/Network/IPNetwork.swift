@@ -65,23 +65,15 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func format(_ bytes: [UInt8]) -> String {
+        if bytes.count == 4 { return bytes.withUnsafeBytes { IPv4Text.format($0) } }
         var buffer = [CChar](repeating: 0, count: 64)
-        var result: String?
-        if bytes.count == 4 {
-            var v4 = in_addr()
-            withUnsafeMutableBytes(of: &v4) { $0.copyBytes(from: bytes) }
-            if inet_ntop(AF_INET, &v4, &buffer, socklen_t(buffer.count)) != nil { result = text(of: buffer) }
-        } else {
-            var v6 = in6_addr()
-            withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: bytes) }
-            if inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil { result = text(of: buffer) }
+        var v6 = in6_addr()
+        withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: bytes) }
+        guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else {
+            return bytes.map(String.init).joined(separator: ".")
         }
-        return result ?? bytes.map(String.init).joined(separator: ".")
-    }
-
-    /// The NUL-terminated text `inet_ntop` wrote.
-    private static func text(of buffer: [CChar]) -> String {
-        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // The NUL-terminated text `inet_ntop` wrote.
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
