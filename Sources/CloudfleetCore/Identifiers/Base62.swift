@@ -42,12 +42,12 @@ public enum Base62 {
 
     /// `value` written in base62 with exactly `width` digits, most significant first (zero-padded).
     public static func encode(_ value: UInt64, width: Int) -> String {
-        var digits = [Character](repeating: alphabet[0], count: width)
+        var digits = [UInt8](repeating: digit(0), count: width)
         var remaining = value
         for index in stride(from: width - 1, through: 0, by: -1) {
-            digits[index] = alphabet[Int(remaining % 62)]
+            digits[index] = digit(Int(remaining % 62))
             remaining /= 62
         }
-        return String(digits)
+        return String(decoding: digits, as: UTF8.self)
     }
 }
