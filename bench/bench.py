@@ -671,6 +671,24 @@ def pin_postgres() -> None:
         subprocess.run(["taskset", "-a", "-cp", SERVER_CPU, process], stdout=subprocess.DEVNULL, check=False)
 
 
+def seed_store(server: Server, server_key_bytes: bytes, size: int, psql: list[str],
+               working_set: int) -> tuple[dict, Seeded]:
+    """Before the server starts: an organization and its Administrator from `cloudfleet-server admin` (which
+    migrates the schema), then `size - 1` more tokens inserted straight into the store (SQLite, or PostgreSQL
+    through `psql`)."""
+    organization = server.admin("create-organization", "--name", "Bench")["organization_id"]
+    created = server.admin("create-token", "--name", "bench administrator", "--role", "Administrator",
+                           "--organization", organization)
+    keep = min(2 * working_set, size - 1)
+    if server.database_url is None:
+        seeded = seed_sqlite(server.root / "data" / "cloudfleet.sqlite", size - 1, organization, server_key_bytes,
+                             keep, size)
+    else:
+        seeded = seed_postgres(psql, size - 1, organization, server_key_bytes, keep, size)
+    log(f"  seeded {size - 1:,} tokens in {seeded.seconds:.1f} s")
+    return {"organization": organization, "admin": SeedToken(created["id"], created["secret"])}, seeded
+
+
 def run_configuration(store: str, size: int, args, work: Path) -> dict:
     log(f"{store}, {size:,} tokens")
     root = work / f"{store}-{size}"
@@ -683,19 +701,10 @@ def run_configuration(store: str, size: int, args, work: Path) -> dict:
             pin_postgres()
     server = Server(args.server_bin, root, database_url, base64.b64encode(server_key_bytes).decode(), args.pin,
                     args.server_log_level)
-    organization = server.admin("create-organization", "--name", "Bench")["organization_id"]
-    created = server.admin("create-token", "--name", "bench administrator", "--role", "Administrator",
-                           "--organization", organization)
-    keep = min(2 * args.working_set, size - 1)
-    if store == "sqlite":
-        seeded = seed_sqlite(root / "data" / "cloudfleet.sqlite", size - 1, organization, server_key_bytes, keep, size)
-    else:
-        seeded = seed_postgres(psql, size - 1, organization, server_key_bytes, keep, size)
-    log(f"  seeded {size - 1:,} tokens in {seeded.seconds:.1f} s")
+    base, seeded = seed_store(server, server_key_bytes, size, psql, args.working_set)
     server.start()
     try:
-        fixture = prepare(server, {"organization": organization, "admin": SeedToken(created["id"], created["secret"])},
-                          seeded)
+        fixture = prepare(server, base, seeded)
         measurements, memory = measure_server(server, fixture, args, work)
     except Exception:
         errors = root / "server.err"
@@ -725,8 +734,8 @@ def callgrind_total(path: Path) -> int:
 
 def run_instructions(args, work: Path) -> list[dict]:
     """Instructions the server executes per request, counted by callgrind, for the no-op route and the
-    authenticated rows (SQLite, 1,000 tokens). Unlike requests per second these repeat to within about 1 % from run
-    to run on this shared machine, so they show what a change does; kernel time (the sockets) is not counted."""
+    authenticated rows (SQLite, 1,000 tokens). Unlike requests per second these repeat closely from run to run on
+    this shared machine, so they show what a change does; kernel time (the sockets) is not counted."""
     log("instructions per request (callgrind, SQLite, 1,000 tokens)")
     root = work / "instructions"
     (root / "data").mkdir(parents=True)
@@ -739,11 +748,7 @@ def run_instructions(args, work: Path) -> list[dict]:
     server = Server(binary, root, None, base64.b64encode(server_key_bytes).decode(), False, args.server_log_level,
                     wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
                              f"--callgrind-out-file={dumps}/callgrind.out.%p"])
-    organization = server.admin("create-organization", "--name", "Bench")["organization_id"]
-    created = server.admin("create-token", "--name", "bench administrator", "--role", "Administrator",
-                           "--organization", organization)
-    seeded = seed_sqlite(root / "data" / "cloudfleet.sqlite", 999, organization, server_key_bytes,
-                         min(2 * args.working_set, 999), 1000)
+    base, seeded = seed_store(server, server_key_bytes, 1000, [], args.working_set)
     server.start()
     assert server.process is not None
     pid = str(server.process.pid)
@@ -753,26 +758,33 @@ def run_instructions(args, work: Path) -> list[dict]:
 
     rows = []
     try:
-        fixture = prepare(server, {"organization": organization, "admin": SeedToken(created["id"], created["secret"])},
-                          seeded)
+        fixture = prepare(server, base, seeded)
         for scenario in scenarios(fixture, 16):
             if scenario.name not in INSTRUCTION_ROWS or (args.rows and scenario.name not in args.rows
                                                          and scenario.name != "healthz"):
                 continue
             smoke(server, scenario)
             run_wrk(server.url, scenario.requests, seconds=2, connections=16, pin=False, work=work)
-            control("--zero")
-            control("--instr=on")
-            result = run_wrk(server.url, scenario.requests, seconds=args.instruction_seconds, connections=16, pin=False,
-                             work=work)
-            control("--instr=off")
-            before = set(dumps.iterdir())
-            control("--dump=" + scenario.name)
-            dump = next(iter(set(dumps.iterdir()) - before))
-            per_request = callgrind_total(dump) / max(1, result.requests)
-            rows.append({"name": scenario.name, "label": scenario.label, "requests": result.requests,
-                         "instructions": per_request, "errors": result.errors})
-            log(f"  {scenario.name:12} {per_request:9,.0f} instructions/request ({result.requests} requests)")
+
+            def counted(seconds: float, tag: str) -> tuple[int, WrkResult]:
+                control("--zero")
+                control("--instr=on")
+                result = run_wrk(server.url, scenario.requests, seconds=seconds, connections=16, pin=False, work=work)
+                control("--instr=off")
+                before = set(dumps.iterdir())
+                control(f"--dump={scenario.name}-{tag}")
+                return callgrind_total(next(iter(set(dumps.iterdir()) - before))), result
+
+            # Each wrk run opens its 16 connections anew, and setting one up costs about as much as a thousand
+            # requests under callgrind; a short and a long run differ only by requests, so their difference is
+            # what the extra requests cost, whatever the rate.
+            short_total, short = counted(2, "short")
+            long_total, result = counted(args.instruction_seconds, "long")
+            counted_requests = max(1, result.requests - short.requests)
+            per_request = (long_total - short_total) / counted_requests
+            rows.append({"name": scenario.name, "label": scenario.label, "requests": counted_requests,
+                         "instructions": per_request, "errors": short.errors + result.errors})
+            log(f"  {scenario.name:12} {per_request:9,.0f} instructions/request ({counted_requests} requests)")
     finally:
         server.stop()
     noop = next(r["instructions"] for r in rows if r["name"] == "healthz")
@@ -924,8 +936,9 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
                          f"{m.max.errors + (m.half.errors if m.half else 0)} |")
     if instructions:
         lines += ["", "## Instructions per request (callgrind, SQLite, 1,000 tokens, 16 connections)", "",
-                  "User-space instructions of the server per request, counted by valgrind's callgrind over "
-                  f"{args.instruction_seconds:g} s of wrk after 2 s of warm-up; steady to about 1 % between runs. "
+                  "User-space instructions of the server per request, counted by valgrind's callgrind: the count of "
+                  f"{args.instruction_seconds:g} s of wrk less that of 2 s, over the requests between the two (so the "
+                  "set-up of wrk's connections cancels out), after 2 s of warm-up. "
                   "No-op ÷ row is what the throughput ratio would be if instructions were all a request cost; the "
                   "kernel's share (sockets, the same for every row) is not counted, so the real ratio is higher.",
                   "", "| request | requests counted | instructions / request | no-op ÷ row | errors |",
@@ -1022,8 +1035,8 @@ def main() -> int:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
     parser.add_argument("--skip-instructions", action="store_true", help="skip the callgrind instruction counts")
-    parser.add_argument("--instruction-seconds", type=float, default=6,
-                        help="seconds of wrk per row under callgrind (default 6)")
+    parser.add_argument("--instruction-seconds", type=float, default=8,
+                        help="seconds of the long counted run of a row under callgrind (default 8; the short is 2)")
     parser.add_argument("--cli-runs", type=int)
     parser.add_argument("--server-bin", type=Path, required=True)
     parser.add_argument("--cli-bin", type=Path, required=True)
