@@ -593,6 +593,8 @@ def measure_server(server: Server, fixture: Fixture, args, work: Path) -> tuple[
                 f"{measurement.half.p50_ms:6.2f} ms  p99 {measurement.half.p99_ms:6.2f} ms  "
                 f"({pace_connections} paced connections)")
         results.append(measurement)
+        rss = server.memory()
+        log(f"  {'':12} server memory after the row: VmRSS {rss['VmRSS'] // 1024} MB, peak {rss['VmHWM'] // 1024} MB")
     memory["end"] = server.memory()
     return results, memory
 
