@@ -26,6 +26,9 @@ public final class PostgresStore: Store {
     private let logger: Logger
     /// How long one store operation may wait for the database before it fails as unavailable (HTTP 503).
     let operationTimeout: Duration
+    /// The deadlines of the operations in flight, and the one task that enforces them.
+    private let deadlines: OperationDeadlines
+    private let watchdog: Task<Void, Never>
 
     /// The connection pool in use.
     public var client: PostgresClient {
@@ -41,6 +44,9 @@ public final class PostgresStore: Store {
         self.configuration = nil
         self.logger = logger
         self.operationTimeout = operationTimeout
+        let deadlines = OperationDeadlines()
+        self.deadlines = deadlines
+        self.watchdog = Task { await deadlines.watch() }
     }
 
     private init(configuration: PostgresClient.Configuration, logger: Logger, operationTimeout: Duration) {
@@ -49,6 +55,13 @@ public final class PostgresStore: Store {
         self.operationTimeout = operationTimeout
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.pool = Mutex(Pool(client: client, runner: Task { await client.run() }))
+        let deadlines = OperationDeadlines()
+        self.deadlines = deadlines
+        self.watchdog = Task { await deadlines.watch() }
+    }
+
+    deinit {
+        watchdog.cancel()
     }
 
     /// A store on a new pool for `url` that the store runs itself until ``close()``, and replaces with a fresh
@@ -84,7 +97,7 @@ public final class PostgresStore: Store {
         // While the database is known to be unreachable, answer at once instead of waiting for the timeout.
         if recovering.withLock({ $0 }) { throw StoreError.unavailable("the database is unreachable; reconnecting") }
         do {
-            return try await Self.withTimeout(operationTimeout, body)
+            return try await Self.withTimeout(operationTimeout, deadlines: deadlines, body)
         } catch {
             let translated = Self.translate(error)
             if case StoreError.unavailable = translated { recoverPool() }
@@ -94,7 +107,14 @@ public final class PostgresStore: Store {
 
     /// The result of `body`, or `unavailable` once `timeout` has passed. Does not wait for a body that ignores
     /// cancellation (a query stuck on a dead connection): the caller gets its answer on time either way.
-    private static func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    ///
+    /// The deadline is an entry in `deadlines`, removed with the answer, not a timer task per operation: those
+    /// slept out the whole timeout after every answer, and a cancelled `Task.sleep` still holds its timer until
+    /// the deadline. At a thousand reads a second that was ten thousand sleepers and 100 MB and more, growing
+    /// with the request rate (found by bench/run's memory after each row).
+    static func withTimeout<T: Sendable>(
+        _ timeout: Duration, deadlines: OperationDeadlines, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let pending = PendingAnswer<T>()
         return try await withCheckedThrowingContinuation { continuation in
             pending.set(continuation)
@@ -105,14 +125,18 @@ public final class PostgresStore: Store {
                 } catch {
                     result = .failure(error)
                 }
-                pending.take()?.resume(with: result)
+                let (waiting, deadline) = pending.take()
+                if let deadline { deadlines.remove(deadline) }
+                waiting?.resume(with: result)
             }
-            Task {
-                try? await Task.sleep(for: timeout)
-                guard let waiting = pending.take() else { return }
+            // Only the deadline's entry holds the work task, and nothing holds the entry once it is removed: no cycle
+            // keeps a finished operation alive.
+            let deadline = deadlines.add(.now + timeout) {
+                guard let waiting = pending.take().continuation else { return }
                 work.cancel()
                 waiting.resume(throwing: StoreError.unavailable("the database did not answer within \(timeout)"))
             }
+            if !pending.setDeadline(deadline) { deadlines.remove(deadline) }
         }
     }
 
@@ -247,6 +271,7 @@ public final class PostgresStore: Store {
     }
 
     public func close() async throws {
+        watchdog.cancel()
         guard let runner = pool.withLock({ $0.take() })?.runner else { return }
         runner.cancel()
         await runner.value
@@ -1105,13 +1130,82 @@ extension PostgresStore: ChangeFeed {
 
 /// A continuation resumed by whichever comes first, the answer or the timeout.
 private final class PendingAnswer<T: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
-
-    func set(_ value: CheckedContinuation<T, any Error>) {
-        continuation.withLock { $0 = value }
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var deadline: UInt64?
+        var answered = false
     }
 
-    func take() -> CheckedContinuation<T, any Error>? {
-        continuation.withLock { $0.take() }
+    private let state = Mutex(State())
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// Notes the operation's deadline entry; `false` when the answer is already in (the caller removes it).
+    func setDeadline(_ id: UInt64) -> Bool {
+        state.withLock { state in
+            guard !state.answered else { return false }
+            state.deadline = id
+            return true
+        }
+    }
+
+    /// The waiting continuation for whoever answers first (`nil` for the other), with the deadline entry to remove.
+    func take() -> (continuation: CheckedContinuation<T, any Error>?, deadline: UInt64?) {
+        state.withLock { state in
+            state.answered = true
+            return (state.continuation.take(), state.deadline.take())
+        }
+    }
+}
+
+/// The deadlines of the store operations in flight, enforced by one watchdog task (``watch(every:)``) instead
+/// of a timer per operation. An operation times out between its deadline and one interval after it.
+final class OperationDeadlines: Sendable {
+    private struct Entry {
+        let deadline: ContinuousClock.Instant
+        let expire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var nextID: UInt64 = 0
+        var entries: [UInt64: Entry] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers `expire` to run once `deadline` has passed, unless ``remove(_:)`` comes first.
+    func add(_ deadline: ContinuousClock.Instant, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        state.withLock { state in
+            state.nextID &+= 1
+            state.entries[state.nextID] = Entry(deadline: deadline, expire: expire)
+            return state.nextID
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    /// The deadlines still registered.
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// Runs (and forgets) the expiry of every entry whose deadline is `now` or earlier.
+    func expire(at now: ContinuousClock.Instant) {
+        let due = state.withLock { state -> [Entry] in
+            let due = state.entries.filter { $0.value.deadline <= now }
+            for id in due.keys { state.entries.removeValue(forKey: id) }
+            return Array(due.values)
+        }
+        for entry in due { entry.expire() }
+    }
+
+    /// Checks the deadlines every `interval` until the task is cancelled.
+    func watch(every interval: Duration = .milliseconds(100)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            expire(at: .now)
+        }
     }
 }
