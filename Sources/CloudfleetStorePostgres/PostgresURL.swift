@@ -38,6 +38,15 @@ public enum PostgresURL {
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres", password: components.password,
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
+        // Each time a connection goes idle the pool starts timers for its idle timeout and keep-alive and cancels
+        // them when the connection is leased again, often after a single query. A cancelled `Task.sleep` still
+        // holds about 700 bytes until its deadline would have passed (Swift 6.3 on Linux), so the defaults (60 s
+        // and 30 s) held up to 90 s of those under load: 100–150 MB at a few thousand queries a second. Idle
+        // connections now close after 10 s, and as none stays idle long enough for a network to drop it, the
+        // keep-alive query is off; a connection that died anyway fails its next query, which the store's recovery
+        // handles (docs/decisions.md).
+        configuration.options.connectionIdleTimeout = .seconds(10)
+        configuration.options.keepAliveBehavior = nil
         return configuration
     }
 }
