@@ -52,8 +52,11 @@ struct AuthenticationGate: Sendable {
     }
 
     /// The token behind `credentials`, or a ``Refusal``. Store outages are rethrown as they are.
+    ///
+    /// `requestID` is read only for the audit record of a refusal: Hummingbird formats it anew on each read.
     func authenticate(
-        _ credentials: Credentials?, path: ServerMetrics.Path, sourceIP: String?, userAgent: String?, requestID: String?, logger: Logger
+        _ credentials: Credentials?, path: ServerMetrics.Path, sourceIP: String?, userAgent: String?,
+        requestID: @autoclosure () -> String?, logger: Logger
     ) async throws -> Authenticator.Verified {
         let now = clock()
         guard let credentials else {
@@ -87,7 +90,7 @@ struct AuthenticationGate: Sendable {
             }
             if case .wrongSecret(let id, let organization) = failure {
                 auditor.record(
-                    .authenticationFailure, tokenID: id, organization: organization, sourceIP: sourceIP, requestID: requestID,
+                    .authenticationFailure, tokenID: id, organization: organization, sourceIP: sourceIP, requestID: requestID(),
                     reason: "wrong secret", at: now)
             }
             limiter.recordFailure(tokenID: claimedID, address: sourceIP, now: now)
@@ -101,7 +104,7 @@ struct AuthenticationGate: Sendable {
         let state = verified.state
         guard state.fence.allows(sourceIP) else {
             auditor.record(
-                .authenticationIPRefused, tokenID: state.id, organization: state.organizationID, sourceIP: sourceIP, requestID: requestID,
+                .authenticationIPRefused, tokenID: state.id, organization: state.organizationID, sourceIP: sourceIP, requestID: requestID(),
                 reason: "source address outside allowed_cidrs", at: now)
             metrics.authentication(path, .ipRefused)
             throw Refusal.addressNotAllowed

@@ -27,15 +27,24 @@ struct TokenReviewController {
         router.post("v1/clusters/{id}/tokenreview", use: review)
     }
 
+    /// The fields of a TokenReview that the answer depends on; each is required, and others are ignored.
     struct TokenReviewRequest: Decodable {
         struct Spec: Decodable {
-            let token: String?
+            let token: String
         }
 
-        let apiVersion: String?
-        let kind: String?
-        let spec: Spec?
+        let apiVersion: String
+        let kind: String
+        let spec: Spec
     }
+
+    /// One decoder for every review: its options never change, and making one is part of what a review costs.
+    private static let decoder = JSONDecoder()
+
+    /// The answer to a caller without the cluster's webhook credential, made once rather than on each review.
+    private static let refused = APIError(
+        .unauthorized, code: "unauthorized", message: "Unauthorized: present the cluster's webhook credential as a bearer token.",
+        headers: [.wwwAuthenticate: "Bearer realm=\"cloudfleet-webhook\""])
 
     struct TokenReviewResponse: Encodable, JSONWritable, ResponseGenerator {
         struct User: Encodable {
@@ -88,15 +97,15 @@ struct TokenReviewController {
     @Sendable func review(_ request: Request, context: AppRequestContext) async throws -> TokenReviewResponse {
         let cluster = try await authenticateCaller(request, context: context)
         let body = try await request.body.collect(upTo: context.maxUploadSize)
-        guard let review = try? JSONDecoder().decode(TokenReviewRequest.self, from: Data(body.readableBytesView)),
-            let apiVersion = review.apiVersion, Self.supportedVersions.contains(apiVersion), review.kind == "TokenReview",
-            let token = review.spec?.token
+        guard let review = try? Self.decoder.decode(TokenReviewRequest.self, from: Data(body.readableBytesView)),
+            Self.supportedVersions.contains(review.apiVersion), review.kind == "TokenReview"
         else {
             throw APIError.badRequest(
                 "Send a TokenReview of apiVersion authentication.k8s.io/v1 or v1beta1 with spec.token.", code: "invalid_token_review")
         }
+        let apiVersion = review.apiVersion
         do {
-            let verified = try await authenticator.verify(clusterToken: token, for: cluster)
+            let verified = try await authenticator.verify(clusterToken: review.spec.token, for: cluster)
             let state = verified.state
             // A cluster token minted from the previous secret is a use of that secret, not of the new one.
             usage.record(
@@ -120,15 +129,12 @@ struct TokenReviewController {
 
     /// The cluster whose API server is calling, proven by its webhook credential.
     private func authenticateCaller(_ request: Request, context: AppRequestContext) async throws -> Cluster {
-        let refused = APIError(
-            .unauthorized, code: "unauthorized", message: "Unauthorized: present the cluster's webhook credential as a bearer token.",
-            headers: [.wwwAuthenticate: "Bearer realm=\"cloudfleet-webhook\""])
         guard let raw = context.parameters.get("id"), let id = ClusterID(raw), case .bearer(let bearer)? = request.headers.presentedCredentials,
             let credential = try? WebhookCredential(parsing: bearer)
-        else { throw refused }
+        else { throw Self.refused }
         guard let cluster = try await directory.cluster(id), let digest = cluster.webhookCredentialDigest,
             hasher.verify(credential, against: digest)
-        else { throw refused }
+        else { throw Self.refused }
         return cluster
     }
 }
