@@ -16,6 +16,8 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
+        // Before anything starts an event loop: one per CPU this process may run on.
+        EventLoopThreads.configure(environment: ProcessInfo.processInfo.environment)
         let configuration = try options.configuration()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
