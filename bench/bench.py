@@ -569,12 +569,15 @@ def measure_server(server: Server, fixture: Fixture, args, work: Path) -> tuple[
             f"{measured.p99_ms:6.2f} ms  errors {measured.errors}")
         measurement = Measurement(scenario, measured)
         if scenario.paced and scenario.authenticated:
-            for _ in range(args.ratio_rounds):
-                base = run_wrk(url, noop.requests, seconds=args.ratio_seconds, connections=noop.connections,
-                               pin=args.pin, work=work)
-                this = run_wrk(url, scenario.requests, seconds=args.ratio_seconds, connections=scenario.connections,
-                               pin=args.pin, work=work)
-                measurement.paired_ratios.append(this.rps / max(1.0, base.rps))
+            # Runs alternate A B B A …, so that a drift of the machine's speed (other tenants, CPU frequency) hits
+            # both sides of a pair alike; the verdict uses the median of the pairs.
+            for round_ in range(args.ratio_rounds):
+                order = [noop, scenario] if round_ % 2 == 0 else [scenario, noop]
+                rates = {}
+                for side in order:
+                    rates[side.name] = run_wrk(url, side.requests, seconds=args.ratio_seconds,
+                                               connections=side.connections, pin=args.pin, work=work).rps
+                measurement.paired_ratios.append(rates[scenario.name] / max(1.0, rates[noop.name]))
             log(f"  {scenario.name + ' ratio':12} {measurement.paired_ratio:.2f} × no-op (pairs: "
                 f"{', '.join(f'{r:.2f}' for r in measurement.paired_ratios)})")
         if scenario.paced:
@@ -916,7 +919,9 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
            "(`taskset`)." if args.pin else "Not pinned.")
         + f" wrk: 1 thread, {args.connections} connections unless the row says otherwise, {args.duration:g} s per "
         f"row after {args.warmup:g} s of warm-up. Server log level `{args.server_log_level}` (logs discarded). "
-        f"Authenticated rows use {args.working_set} different tokens in turn.",
+        f"Authenticated rows use {args.working_set} different tokens in turn. \"Paired\" is the median of "
+        f"{args.ratio_rounds} ratios from runs of {args.ratio_seconds:g} s taking turns with the no-op route "
+        f"(A B B A …).",
         "",
     ]
     if nginx:
@@ -1029,8 +1034,8 @@ def main() -> int:
     parser.add_argument("--rows", type=lambda text: set(text.split(",")), default=set(),
                         help="measure only these rows (names as in the log, such as self_basic,webhook; the no-op "
                              "row always runs)")
-    parser.add_argument("--ratio-rounds", type=int, help="no-op/authenticated pairs per row (default 3, quick 2)")
-    parser.add_argument("--ratio-seconds", type=float, help="seconds per run of a pair (default 3, quick 2)")
+    parser.add_argument("--ratio-rounds", type=int, help="no-op/authenticated pairs per row (default 6, quick 2)")
+    parser.add_argument("--ratio-seconds", type=float, help="seconds per run of a pair (default 2)")
     parser.add_argument("--working-set", type=int, default=100, help="tokens the authenticated rows take turns with")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--server-log-level", default="info")
@@ -1050,8 +1055,8 @@ def main() -> int:
     args = parser.parse_args()
     args.duration = args.duration or (3 if args.quick else 10)
     args.warmup = args.warmup or (1 if args.quick else 2)
-    args.ratio_rounds = args.ratio_rounds or (2 if args.quick else 3)
-    args.ratio_seconds = args.ratio_seconds or (2 if args.quick else 3)
+    args.ratio_rounds = args.ratio_rounds or (2 if args.quick else 6)
+    args.ratio_seconds = args.ratio_seconds or 2
     args.cli_runs = args.cli_runs or (30 if args.quick else 100)
     if args.pin and (os.cpu_count() or 1) < 2:
         args.pin = False
