@@ -42,10 +42,11 @@ public enum PostgresURL {
         // them when the connection is leased again, often after a single query. A cancelled `Task.sleep` still
         // holds about 700 bytes until its deadline would have passed (Swift 6.3 on Linux), so the defaults (60 s
         // and 30 s) held up to 90 s of those under load: 100–150 MB at a few thousand queries a second. Idle
-        // connections now close after 10 s, and as none stays idle long enough for a network to drop it, the
+        // connections now close after 30 s, and as none stays idle long enough for a network to drop it, the
         // keep-alive query is off; a connection that died anyway fails its next query, which the store's recovery
-        // handles (docs/decisions.md).
-        configuration.options.connectionIdleTimeout = .seconds(10)
+        // handles (docs/decisions.md). Not shorter than the 10 s operation deadline and its 3 s probe: the probe
+        // after a timeout should find an open connection rather than connect to a struggling database.
+        configuration.options.connectionIdleTimeout = .seconds(30)
         configuration.options.keepAliveBehavior = nil
         return configuration
     }
