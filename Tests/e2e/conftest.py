@@ -275,6 +275,7 @@ class ServerProcess:
     extra_args: list[str] = field(default_factory=list)  # e.g. ["--database-url", "postgres://…"]
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. {"CLOUDFLEET_SERVER_KEY": "…"}
     tls: ServerTLS | None = None  # serve HTTPS with these files (plain HTTP when None)
+    wrapper: list[str] = field(default_factory=list)  # a command that execs the server, e.g. ["taskset", "-c", "0"]
 
     @property
     def data_dir(self) -> Path:
@@ -307,7 +308,7 @@ class ServerProcess:
             args += ["--log-level", self.log_level]
         if self.tls:
             args += self.tls.args()
-        args += self.extra_args
+        args = self.wrapper + args + self.extra_args
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             self.process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env(**self.extra_env))
         self._wait_ready()

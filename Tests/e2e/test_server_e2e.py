@@ -1035,3 +1035,19 @@ def test_no_secret_at_rest_or_in_logs(server: ServerProcess, admin):
         # Leave the session server running for anything after this test.
         assert server.start() is None, "a restart must not bootstrap again"
     assert api("GET", "/v1/tokens", boss).status_code == 200
+
+
+def test_a_pinned_server_runs_one_event_loop_per_allowed_cpu(server_binary, tmp_path):
+    """NIO sizes its event loops by the machine's CPUs, not by the process's affinity; `serve` counts the CPUs it may
+    run on. Pinned to one CPU (here with `taskset`, which execs the server under the same PID), it runs one loop:
+    two on one core preempted each other and the handlers (docs/decisions.md)."""
+    server = ServerProcess(server_binary, tmp_path / "pinned", wrapper=["taskset", "-c", "0"])
+    server.start()
+    try:
+        tasks = Path(f"/proc/{server.process.pid}/task")
+        names = [(task / "comm").read_text().strip() for task in tasks.iterdir()]
+        loops = [name for name in names if name.startswith("NIO-SGLTN")]
+        assert len(loops) == 1, names
+        assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
+    finally:
+        server.stop()
