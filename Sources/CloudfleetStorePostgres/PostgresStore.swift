@@ -44,9 +44,7 @@ public final class PostgresStore: Store {
         self.configuration = nil
         self.logger = logger
         self.operationTimeout = operationTimeout
-        let deadlines = OperationDeadlines()
-        self.deadlines = deadlines
-        self.watchdog = Task { await deadlines.watch() }
+        (self.deadlines, self.watchdog) = OperationDeadlines.watched()
     }
 
     private init(configuration: PostgresClient.Configuration, logger: Logger, operationTimeout: Duration) {
@@ -55,9 +53,7 @@ public final class PostgresStore: Store {
         self.operationTimeout = operationTimeout
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.pool = Mutex(Pool(client: client, runner: Task { await client.run() }))
-        let deadlines = OperationDeadlines()
-        self.deadlines = deadlines
-        self.watchdog = Task { await deadlines.watch() }
+        (self.deadlines, self.watchdog) = OperationDeadlines.watched()
     }
 
     deinit {
@@ -1199,6 +1195,12 @@ final class OperationDeadlines: Sendable {
             return Array(due.values)
         }
         for entry in due { entry.expire() }
+    }
+
+    /// New deadlines and the task that watches them, to cancel when the store closes.
+    static func watched() -> (OperationDeadlines, Task<Void, Never>) {
+        let deadlines = OperationDeadlines()
+        return (deadlines, Task { await deadlines.watch() })
     }
 
     /// Checks the deadlines every `interval` until the task is cancelled.
