@@ -72,10 +72,9 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     SecretsReportController(services: serviceCredentials, tokens: services.tokens).addRoutes(to: router)
     OAuthTokenController(authenticator: authenticator, gate: gate).addRoutes(to: router)
     // The webhook's caller is a kube-apiserver with its cluster's credential, not a token: outside the /v1 group.
-    TokenReviewController(
-        directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage, metrics: metrics
-    )
-    .addRoutes(to: router)
+    let tokenReview = TokenReviewController(
+        directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage, metrics: metrics)
+    tokenReview.addRoutes(to: router)
     OIDCController(issuer: configuration.issuer, signingKeys: signingKeys).addRoutes(to: router)
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(gate: gate))
     TokensController(tokens: services.tokens, rotation: rotation, clock: dependencies.clock).addRoutes(to: v1)
@@ -99,7 +98,7 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     ).addRoutes(to: router)
 
     var app = Application(
-        router: router,
+        responder: tokenReview.responder(over: router.buildResponder(), middlewares: router.middlewares),
         server: try TLSFiles.serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cloudfleet"),
         logger: logger)

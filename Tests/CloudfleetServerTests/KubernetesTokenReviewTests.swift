@@ -2,6 +2,7 @@ import CloudfleetCore
 import Crypto
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import JWTKit
 import Testing
@@ -316,6 +317,60 @@ import _CryptoExtras
             let large = try await client.send(
                 .post, "/v1/clusters/\(cluster.id)/tokenreview", auth: Credentials.bearerHeader(cluster.credential), json: huge)
             #expect(large.status == .contentTooLarge)
+        }
+    }
+
+    // MARK: The route
+
+    /// The webhook's route is matched on the path's bytes before the router (`TokenReviewRouteResponder`); only the
+    /// exact form is taken there, and every other form is left to the router.
+    @Test(
+        arguments: [
+            ("/v1/clusters/2iKo4Asy51EUx2gpJFW76t/tokenreview", "2iKo4Asy51EUx2gpJFW76t"),
+            ("/v1/clusters/x/tokenreview", "x"),
+            ("/v1/clusters/%C3%A9/tokenreview", "%C3%A9"),
+            ("/v1/clusters/\u{E9}/tokenreview", "\u{E9}"),
+            ("/v1/clusters//tokenreview", nil),
+            ("/v1/clusters/a/b/tokenreview", nil),
+            ("/v1/clusters/a/tokenreview/", nil),
+            ("/v1/clusters/tokenreview", nil),
+            ("/v1/clusters/a/tokenreviews", nil),
+            ("/v1/clusters/a/tokenreview?x=1", nil),
+            ("/v2/clusters/a/tokenreview", nil),
+            ("//v1/clusters/a/tokenreview", nil),
+            ("/v1/clusters/", nil),
+            ("", nil),
+        ] as [(String, String?)])
+    func theRouteIsMatchedOnTheExactPathOnly(_ path: String, _ clusterID: String?) {
+        #expect(TokenReviewRouteResponder<RouterResponder<AppRequestContext>>.clusterID(inPath: path).map(String.init) == clusterID)
+    }
+
+    @Test func theRouterAnswersTheFormsTheRouteResponderLeavesToIt() async throws {
+        let world = try await TestWorld.make()
+        try await world.test { client in
+            let cluster = try await Self.cluster(client, world)
+            let token = try await client.clusterToken(world.user.basic, cluster: cluster.id)
+            let auth = Credentials.bearerHeader(cluster.credential)
+            let body = try Kube.tokenReview(token)
+            // Through the route responder, and through the router (a trailing slash, a doubled slash): one verdict.
+            var verdicts: [Verdict] = []
+            for path in [
+                "/v1/clusters/\(cluster.id)/tokenreview", "/v1/clusters/\(cluster.id)/tokenreview/", "/v1//clusters/\(cluster.id)/tokenreview",
+            ] {
+                let reply = try await client.send(.post, path, auth: auth, json: body)
+                #expect(reply.status == .ok, "\(path): \(reply.text)")
+                verdicts.append(try Verdict(reply))
+            }
+            #expect(verdicts.allSatisfy { $0.authenticated == true && $0.username == "service-account-\(world.user.id.lowercased())" })
+            // Another method is the router's answer, as before the route responder.
+            let viaResponder = try await client.send(.get, "/v1/clusters/\(cluster.id)/tokenreview", auth: auth)
+            let viaRouter = try await client.send(.get, "/v1/clusters/\(cluster.id)/tokenreview/", auth: auth)
+            #expect(viaResponder.status == viaRouter.status)
+            #expect(viaResponder.status.code >= 400 && viaResponder.status.code < 500)
+            // Without the credential the route responder refuses as the router did.
+            let refused = try await client.send(.post, "/v1/clusters/\(cluster.id)/tokenreview", json: body)
+            #expect(refused.status == .unauthorized)
+            #expect(refused.headers[.wwwAuthenticate] == "Bearer realm=\"cloudfleet-webhook\"")
         }
     }
 

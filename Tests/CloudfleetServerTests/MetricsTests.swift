@@ -131,6 +131,28 @@ import Testing
         }
     }
 
+    /// The webhook's route is taken before the router (`TokenReviewRouteResponder`) unless its path has another form:
+    /// both ways count under the router's name for the route.
+    @Test func theWebhookRouteHasOneLabelWhicheverWayItIsMatched() async throws {
+        let world = try await TestWorld.make()
+        let credential = try await world.serviceCredential(.metrics, name: "prometheus")
+        try await world.test { client in
+            let clusterID = try await client.createCluster(world.admin.basic, name: "prod")
+            let webhook = try await client.issueWebhookCredential(world.admin.basic, cluster: clusterID)
+            let body = try Kube.tokenReview("garbage")
+            for path in ["/v1/clusters/\(clusterID)/tokenreview", "/v1/clusters/\(clusterID)/tokenreview/"] {
+                #expect(try await client.send(.post, path, auth: Credentials.bearerHeader(webhook), json: body).status == .ok)
+            }
+            let scraped = try await scrape(client, credential)
+            let webhookRoutes = scraped.routes.filter { $0.contains("tokenreview") }
+            #expect(
+                webhookRoutes == [
+                    #"cloudfleet_http_request_duration_seconds_count{method="POST",route="/v1/clusters/{id}/tokenreview",status="200"}"#
+                ])
+            #expect(scraped.samples[webhookRoutes.first ?? ""] == 2)
+        }
+    }
+
     @Test func latencyIsRecordedByRoutePatternNeverByRawPath() async throws {
         let world = try await TestWorld.make()
         let credential = try await world.serviceCredential(.metrics, name: "prometheus")

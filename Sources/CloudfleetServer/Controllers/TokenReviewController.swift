@@ -27,6 +27,17 @@ struct TokenReviewController {
         router.post("v1/clusters/{id}/tokenreview", use: review)
     }
 
+    /// `routes` with this controller's route taken before them, behind `middlewares`: see `TokenReviewRouteResponder`.
+    func responder<Routes: HTTPResponder>(over routes: Routes, middlewares: MiddlewareGroup<AppRequestContext>)
+        -> TokenReviewRouteResponder<Routes>
+    {
+        let review = middlewares.constructResponder(
+            finalResponder: CallbackResponder { request, context in
+                try await self.review(request, context: context).response(from: request, context: context)
+            })
+        return TokenReviewRouteResponder(review: review, routes: routes)
+    }
+
     /// The fields of a TokenReview that the answer depends on; each is required, and others are ignored.
     struct TokenReviewRequest: Decodable {
         struct Spec: Decodable {
