@@ -87,6 +87,17 @@ public final class PostgresStore: Store {
         }
     }
 
+    /// The rows of a prepared read (see `PreparedRead`).
+    private func read<Statement: PreparedRead>(_ statement: Statement) async throws -> [PostgresRandomAccessRow] {
+        let client = try self.client
+        let logger = self.logger
+        return try await guarded {
+            var rows: [PostgresRandomAccessRow] = []
+            for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+
     /// Runs one store operation with the operation timeout, translating its errors; a database that cannot be
     /// reached starts the recovery of the pool.
     private func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
@@ -275,7 +286,7 @@ public final class PostgresStore: Store {
 
     // MARK: Organizations
 
-    private static let organizationColumns = "id, name, created_at, max_token_lifetime_seconds, require_expiry"
+    static let organizationColumns = "id, name, created_at, max_token_lifetime_seconds, require_expiry"
 
     public func createOrganization(_ organization: Organization, audit: AuditEvent) async throws {
         try await transaction { connection in
@@ -291,9 +302,7 @@ public final class PostgresStore: Store {
     }
 
     public func organization(id: OrganizationID) async throws -> Organization? {
-        try await read(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.organizationColumns) FROM organizations WHERE id = $1", binds: try Self.binds(id.uuid))
-        ).first.map(Self.organization(from:))
+        try await read(OrganizationByID(key: id.uuid)).first.map(Self.organization(from:))
     }
 
     public func updateOrganizationPolicy(id: OrganizationID, policy: TokenPolicy, audit: AuditEvent) async throws -> Organization {
@@ -326,7 +335,7 @@ public final class PostgresStore: Store {
 
     // MARK: Tokens
 
-    private static let tokenColumns = """
+    static let tokenColumns = """
         id, organization_id, name, role, secret_digest, secret_generation, created_at, updated_at, secret_rotated_at, \
         last_used_at, last_used_ip, last_used_user_agent, secret_last_used_at, expires_at, allowed_cidrs::text AS allowed_cidrs, \
         previous_secret_digest, previous_secret_generation, previous_secret_valid_until, previous_secret_last_used_at, created_by
@@ -354,20 +363,12 @@ public final class PostgresStore: Store {
     }
 
     public func token(id: TokenID) async throws -> APIToken? {
-        try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.tokenColumns) FROM api_tokens WHERE id = $1", binds: try Self.binds(id.rawValue)))
-            .first.map(Self.token(from:))
+        try await read(TokenByID(key: id.rawValue)).first.map(Self.token(from:))
     }
 
     public func token(secretDigest digest: SecretDigest) async throws -> APIToken? {
         // Digests of random secrets never collide; should they, the current secret's token wins.
-        try await read(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT \(Self.tokenColumns) FROM api_tokens WHERE secret_digest = $1 OR previous_secret_digest = $1
-                    ORDER BY secret_digest = $1 DESC, id LIMIT 1
-                    """,
-                binds: try Self.binds(digest.storageString))
-        ).first.map(Self.token(from:))
+        try await read(TokenBySecretDigest(key: digest.storageString)).first.map(Self.token(from:))
     }
 
     public func listTokens(organization: OrganizationID, filter: TokenFilter, after cursor: TokenCursor?, limit: Int) async throws
@@ -416,7 +417,7 @@ public final class PostgresStore: Store {
 
     public func tokenCount(organization: OrganizationID) async throws -> Int {
         // Kept by a trigger (migration 5): constant time whatever the number of tokens.
-        try await read("SELECT n FROM token_counts WHERE organization_id = \(organization.uuid)").first?["n"].decode(Int.self) ?? 0
+        try await read(TokenCountByOrganization(key: organization.uuid)).first?["n"].decode(Int.self) ?? 0
     }
 
     public func updateToken(id: TokenID, organization: OrganizationID, change: TokenChange, at: Date, audit: AuditEvent)
@@ -559,7 +560,7 @@ public final class PostgresStore: Store {
 
     // MARK: Clusters
 
-    private static let clusterColumns = """
+    static let clusterColumns = """
         id, organization_id, name, api_endpoint, ca_bundle, webhook_credential_digest, created_at, updated_at, created_by
         """
 
@@ -579,8 +580,7 @@ public final class PostgresStore: Store {
     }
 
     public func cluster(id: ClusterID) async throws -> Cluster? {
-        try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.clusterColumns) FROM clusters WHERE id = $1", binds: try Self.binds(id.uuid)))
-            .first.map(Self.cluster(from:))
+        try await read(ClusterByID(key: id.uuid)).first.map(Self.cluster(from:))
     }
 
     public func listClusters(organization: OrganizationID, after cursor: ClusterCursor?, limit: Int) async throws

@@ -15,8 +15,11 @@ enum PostgresTestDatabase {
         var description: String { "CLOUDFLEET_TEST_POSTGRES_URL is not set: run the tests through scripts/with-postgres" }
     }
 
-    /// Runs `body` with a migrated store on a new, empty database, then drops the database.
-    static func withFreshStore<T: Sendable>(_ body: @Sendable (PostgresStore) async throws -> T) async throws -> T {
+    /// Runs `body` with a migrated store on a new, empty database, then drops the database. `options` may change
+    /// the store's pool (its size, say).
+    static func withFreshStore<T: Sendable>(
+        options: (inout PostgresClient.Configuration.Options) -> Void = { _ in }, _ body: @Sendable (PostgresStore) async throws -> T
+    ) async throws -> T {
         guard let url else { throw Missing() }
         let admin = try PostgresURL.configuration(url)
         let name = "cf_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
@@ -25,6 +28,7 @@ enum PostgresTestDatabase {
         }
         var configuration = admin
         configuration.database = name
+        options(&configuration.options)
         let result: Result<T, any Error>
         do {
             result = .success(
