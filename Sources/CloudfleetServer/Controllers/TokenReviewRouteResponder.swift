@@ -7,7 +7,7 @@ import Hummingbird
 /// (bench/README.md). This responder matches the route on the path's UTF-8 bytes instead, then runs the same
 /// middleware chain and handler the router would, with the same `id` parameter and endpoint path (the metrics'
 /// route label). Only the exact form is taken here; anything else (another method, a trailing slash, `//`) goes to
-/// the router, which keeps the route and answers those as it always has, its 405 included.
+/// the router, which keeps the route and answers those as it always has (another method: its 404).
 struct TokenReviewRouteResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Context == AppRequestContext {
     /// The route as the router names it in `endpointPath`.
     static var endpointPath: String { "/v1/clusters/{id}/tokenreview" }
