@@ -217,5 +217,52 @@ enum PostgresMigrations {
                 "INSERT INTO token_counts (organization_id, n) SELECT organization_id, COUNT(*) FROM api_tokens GROUP BY organization_id",
             ]
         ),
+        Migration(
+            version: 6,
+            name: "administrator tokens counted per organization",
+            statements: [
+                // `/metrics` reports the tokens of each role; counting the rows scanned the whole table on every
+                // scrape. Roles are two, so the count of Administrators beside `n` gives both. A column of the one
+                // row per organization, not a row per role: a role change then locks one counter row, and two
+                // opposite changes cannot deadlock.
+                "ALTER TABLE token_counts ADD COLUMN administrators BIGINT NOT NULL DEFAULT 0 CHECK (administrators >= 0)",
+                """
+                CREATE FUNCTION count_administrator_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'INSERT' THEN
+                        -- An upsert: whichever of this and migration 5's trigger runs first makes the row.
+                        INSERT INTO token_counts (organization_id, n, administrators) VALUES (NEW.organization_id, 0, 1)
+                        ON CONFLICT (organization_id) DO UPDATE SET administrators = token_counts.administrators + 1;
+                    ELSIF TG_OP = 'DELETE' THEN
+                        UPDATE token_counts SET administrators = administrators - 1 WHERE organization_id = OLD.organization_id;
+                    ELSE
+                        UPDATE token_counts SET administrators = administrators + CASE WHEN NEW.role = 'Administrator' THEN 1 ELSE -1 END
+                        WHERE organization_id = NEW.organization_id;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                // As in migration 5, the triggers lock api_tokens against writes until this migration commits, so the
+                // count below misses no change another node makes meanwhile.
+                """
+                CREATE TRIGGER api_tokens_administrator_added AFTER INSERT ON api_tokens
+                FOR EACH ROW WHEN (NEW.role = 'Administrator') EXECUTE FUNCTION count_administrator_tokens()
+                """,
+                """
+                CREATE TRIGGER api_tokens_administrator_removed AFTER DELETE ON api_tokens
+                FOR EACH ROW WHEN (OLD.role = 'Administrator') EXECUTE FUNCTION count_administrator_tokens()
+                """,
+                """
+                CREATE TRIGGER api_tokens_role_changed AFTER UPDATE OF role ON api_tokens
+                FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role) EXECUTE FUNCTION count_administrator_tokens()
+                """,
+                """
+                UPDATE token_counts SET administrators = (
+                    SELECT COUNT(*) FROM api_tokens
+                    WHERE api_tokens.organization_id = token_counts.organization_id AND api_tokens.role = 'Administrator')
+                """,
+            ]
+        ),
     ]
 }

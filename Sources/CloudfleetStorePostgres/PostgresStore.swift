@@ -407,12 +407,11 @@ public final class PostgresStore: Store {
     }
 
     public func tokenCountsByRole() async throws -> [Role: Int] {
-        var counts = Dictionary(uniqueKeysWithValues: Role.allCases.map { ($0, 0) })
-        for row in try await read("SELECT role, COUNT(*) AS n FROM api_tokens GROUP BY role") {
-            guard let role = Role(rawValue: try row["role"].decode(String.self)) else { throw StoreError.corrupt("unknown token role") }
-            counts[role] = try row["n"].decode(Int.self)
-        }
-        return counts
+        // Kept by triggers (migrations 5 and 6): as cheap with a million tokens as with ten.
+        let row = try await read(
+            "SELECT COALESCE(SUM(n), 0)::BIGINT AS n, COALESCE(SUM(administrators), 0)::BIGINT AS administrators FROM token_counts"
+        ).first
+        return Role.counts(all: try row?["n"].decode(Int.self) ?? 0, administrators: try row?["administrators"].decode(Int.self) ?? 0)
     }
 
     public func tokenCount(organization: OrganizationID) async throws -> Int {
