@@ -69,6 +69,7 @@ public final class PostgresStore: Store {
 
     // MARK: Plumbing
 
+    @discardableResult
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = try self.client
         let logger = self.logger

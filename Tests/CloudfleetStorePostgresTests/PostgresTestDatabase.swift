@@ -48,6 +48,7 @@ enum PostgresTestDatabase {
     }
 
     /// Runs `body` with a running client on `configuration`, then shuts the client down.
+    @discardableResult
     static func withClient<T: Sendable>(_ configuration: PostgresClient.Configuration, _ body: @Sendable (PostgresClient) async throws -> T)
         async throws -> T
     {
