@@ -2,7 +2,6 @@ import CloudfleetCore
 import Crypto
 import Foundation
 import HTTPTypes
-import Hummingbird
 import HummingbirdTesting
 import JWTKit
 import Testing
@@ -342,7 +341,7 @@ import _CryptoExtras
             ("", nil),
         ] as [(String, String?)])
     func theRouteIsMatchedOnTheExactPathOnly(_ path: String, _ clusterID: String?) {
-        #expect(TokenReviewRouteResponder<RouterResponder<AppRequestContext>>.clusterID(inPath: path).map(String.init) == clusterID)
+        #expect(TokenReviewController.clusterID(inPath: path).map(String.init) == clusterID)
     }
 
     @Test func theRouterAnswersTheFormsTheRouteResponderLeavesToIt() async throws {

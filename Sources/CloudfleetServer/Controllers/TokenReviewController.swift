@@ -23,8 +23,25 @@ struct TokenReviewController {
     let usage: UsageRecorder
     let metrics: ServerMetrics
 
+    /// The route, as the router names it in `endpointPath` (the metrics' route label).
+    static let path = "/v1/clusters/{id}/tokenreview"
+
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.post("v1/clusters/{id}/tokenreview", use: review)
+        router.post(RouterPath(Self.path), use: review)
+    }
+
+    /// The `{id}` of the route when `path` is exactly the route, with one non-empty segment for the `{id}`: what
+    /// `TokenReviewRouteResponder` takes before the router.
+    static func clusterID(inPath path: String) -> Substring? {
+        let prefix = "/v1/clusters/".utf8
+        let suffix = "/tokenreview".utf8
+        let bytes = path.utf8
+        guard bytes.count > prefix.count + suffix.count, bytes.starts(with: prefix), bytes.suffix(suffix.count).elementsEqual(suffix)
+        else { return nil }
+        let start = bytes.index(bytes.startIndex, offsetBy: prefix.count)
+        let end = bytes.index(bytes.endIndex, offsetBy: -suffix.count)
+        guard !bytes[start..<end].contains(UInt8(ascii: "/")) else { return nil }
+        return path[start..<end]
     }
 
     /// `routes` with this controller's route taken before them, behind `middlewares`: see `TokenReviewRouteResponder`.

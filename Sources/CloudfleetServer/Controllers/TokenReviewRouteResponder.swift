@@ -9,21 +9,18 @@ import Hummingbird
 /// route label). Only the exact form is taken here; anything else (another method, a trailing slash, `//`) goes to
 /// the router, which keeps the route and answers those as it always has (another method: its 404).
 struct TokenReviewRouteResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Context == AppRequestContext {
-    /// The route as the router names it in `endpointPath`.
-    static var endpointPath: String { "/v1/clusters/{id}/tokenreview" }
-
     /// The review handler behind the router's middleware (request log, metrics, errors).
     let review: any HTTPResponder<AppRequestContext>
     /// Every route, the webhook's too.
     let routes: Routes
 
     func respond(to request: Request, context: AppRequestContext) async throws -> Response {
-        guard request.method == .post, let clusterID = Self.clusterID(inPath: request.uri.path) else {
+        guard request.method == .post, let clusterID = TokenReviewController.clusterID(inPath: request.uri.path) else {
             return try await routes.respond(to: request, context: context)
         }
         var context = context
         context.coreContext.parameters = ["id": clusterID]
-        context.coreContext.endpointPath.value = Self.endpointPath
+        context.coreContext.endpointPath.value = TokenReviewController.path
         do {
             return try await review.respond(to: request, context: context)
         } catch let error as any HTTPResponseError {
@@ -32,16 +29,4 @@ struct TokenReviewRouteResponder<Routes: HTTPResponder>: HTTPResponder where Rou
         }
     }
 
-    /// The `{id}` of `/v1/clusters/{id}/tokenreview` when `path` is exactly that: one non-empty segment between.
-    static func clusterID(inPath path: String) -> Substring? {
-        let prefix = "/v1/clusters/".utf8
-        let suffix = "/tokenreview".utf8
-        let bytes = path.utf8
-        guard bytes.count > prefix.count + suffix.count, bytes.starts(with: prefix), bytes.suffix(suffix.count).elementsEqual(suffix)
-        else { return nil }
-        let start = bytes.index(bytes.startIndex, offsetBy: prefix.count)
-        let end = bytes.index(bytes.endIndex, offsetBy: -suffix.count)
-        guard !bytes[start..<end].contains(UInt8(ascii: "/")) else { return nil }
-        return path[start..<end]
-    }
 }
