@@ -79,22 +79,23 @@ public final class PostgresStore: Store {
     }
 
     private func read(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        let client = try self.client
-        let logger = self.logger
-        return try await guarded {
-            var rows: [PostgresRandomAccessRow] = []
-            for try await row in try await client.query(query, logger: logger) { rows.append(row.makeRandomAccess()) }
-            return rows
-        }
+        try await rows { client, logger in try await client.query(query, logger: logger).map { $0.makeRandomAccess() } }
     }
 
     /// The rows of a prepared read (see `PreparedRead`).
-    private func read<Statement: PreparedRead>(_ statement: Statement) async throws -> [PostgresRandomAccessRow] {
+    private func read(_ statement: some PreparedRead) async throws -> [PostgresRandomAccessRow] {
+        try await rows { client, logger in try await client.execute(statement, logger: logger) }
+    }
+
+    /// All the rows of what `run` sends on the pool, within the operation's deadline (`guarded`).
+    private func rows<Rows: AsyncSequence>(_ run: @escaping @Sendable (PostgresClient, Logger) async throws -> Rows) async throws
+        -> [PostgresRandomAccessRow]
+    where Rows.Element == PostgresRandomAccessRow, Rows: SendableMetatype, Rows.AsyncIterator: SendableMetatype {
         let client = try self.client
         let logger = self.logger
         return try await guarded {
             var rows: [PostgresRandomAccessRow] = []
-            for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
+            for try await row in try await run(client, logger) { rows.append(row) }
             return rows
         }
     }
