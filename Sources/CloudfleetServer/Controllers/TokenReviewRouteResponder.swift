@@ -28,5 +28,4 @@ struct TokenReviewRouteResponder<Routes: HTTPResponder>: HTTPResponder where Rou
             return try error.response(from: request, context: context)
         }
     }
-
 }
