@@ -39,14 +39,14 @@ public enum PostgresURL {
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
         // Each time a connection goes idle the pool starts timers for its idle timeout and keep-alive and cancels
-        // them when the connection is leased again, often after a single query. A cancelled `Task.sleep` still
-        // holds about 800 bytes until its deadline would have passed (Swift 6.3 on Linux), so memory grows with
-        // the query rate times the idle timeout: with the defaults (60 s and 30 s), 100–150 MB at a few thousand
-        // queries a second. Idle connections therefore close after 15 s, the shortest that outlasts the 10 s
-        // operation deadline and the 3 s probe after it (that probe should find an open connection rather than
-        // connect to a struggling database, docs/decisions.md). As no connection stays idle long enough for a
-        // network to drop it, the keep-alive query is off; one that died anyway fails its next query, which the
-        // store's recovery handles.
+        // them when the connection is leased again, often after a single query. A cancelled `Task.sleep` still holds
+        // its memory until its deadline would have passed (Swift 6.3 on Linux; with the pool's timer task, about 800
+        // bytes per idle period as measured), so memory grows with the query rate times the idle timeout: with the
+        // defaults (60 s and 30 s), 100–150 MB at a few thousand queries a second. Idle connections therefore close
+        // after 15 s, the shortest that outlasts the 10 s operation deadline and the 3 s probe after it (that probe
+        // should find an open connection rather than connect to a struggling database, docs/decisions.md). As no
+        // connection stays idle long enough for a network to drop it, the keep-alive query is off; one that died
+        // anyway fails its next query, which the store's recovery handles.
         configuration.options.connectionIdleTimeout = .seconds(15)
         configuration.options.keepAliveBehavior = nil
         return configuration
