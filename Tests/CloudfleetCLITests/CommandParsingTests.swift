@@ -82,4 +82,20 @@ import Testing
             try TokenInput.read(shorthand: [], file: "-", name: nil, role: nil) { Data(document.utf8) }
         }
     }
+
+    /// ArgumentParser appends `(default: …)` to an option with a default value, so help text that names the default
+    /// itself shows it twice. Every command's help is checked, so a new option cannot bring it back.
+    @Test func helpStatesEachDefaultOnce() {
+        func commands(_ command: any ParsableCommand.Type) -> [any ParsableCommand.Type] {
+            [command] + command.configuration.subcommands.flatMap(commands)
+        }
+        let all = commands(CloudfleetCommand.self)
+        #expect(all.count > 20)
+        for command in all {
+            let help = CloudfleetCommand.helpMessage(for: command, columns: 10_000)
+            for line in help.split(separator: "\n") where line.components(separatedBy: "(default").count > 2 {
+                Issue.record("\(command._commandName): the default is stated twice: \(line)")
+            }
+        }
+    }
 }

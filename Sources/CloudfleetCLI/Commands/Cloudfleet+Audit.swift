@@ -42,7 +42,7 @@ extension AuditCommand {
         var since: String?
         @Option(help: ArgumentHelp("Only events before this RFC 3339 time.", valueName: "timestamp"))
         var until: String?
-        @Option(help: "Print at most this many events (default: 100).")
+        @Option(help: "Print at most this many events.")
         var limit: Int = 100
 
         func validate() throws {

@@ -38,7 +38,7 @@ extension Auth {
         @Argument(help: "The token secret (or use --secret-stdin / --secret-file).") var tokenSecret: String?
         @Flag(help: "Read the secret from standard input.") var secretStdin = false
         @Option(help: "Read the secret from a file.") var secretFile: String?
-        @Option(name: .customLong("api-url"), help: "API address (default: \(CredentialResolver.defaultAPIURL)).")
+        @Option(name: .customLong("api-url"), help: "API address.")
         var apiURL: String = CredentialResolver.defaultAPIURL
         @Flag(help: "Make this the default profile.") var setDefault = false
 

@@ -195,8 +195,8 @@ extension Clusters {
         @OptionGroup var options: ClientOptions
         @OptionGroup var target: ClusterTarget
         @Option(help: "webhook or oidc.") var mode: String
-        @Option(help: "Kubernetes version of the API server, such as 1.33 (default 1.34).") var kubernetesVersion = "1.34"
-        @Option(help: "Webhook mode: how long the API server caches each answer (default 30s).") var webhookCacheTtl = "30s"
+        @Option(help: "Kubernetes version of the API server, such as 1.33.") var kubernetesVersion = "1.34"
+        @Option(help: "Webhook mode: how long the API server caches each answer.") var webhookCacheTtl = "30s"
         @Option(help: "Write the files into this directory instead of printing them.") var outputDir: String?
 
         func validate() throws {
