@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "CloudfleetCLITests",
             dependencies: [
-                "CloudfleetCLI", "CloudfleetClient", "CloudfleetAPI", "CloudfleetCore",
+                "CloudfleetCLI", "CloudfleetClient", "CloudfleetAPI", "CloudfleetCore", "CloudfleetTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

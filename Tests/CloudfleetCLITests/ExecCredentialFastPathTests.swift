@@ -1,5 +1,6 @@
 import CloudfleetAPI
 import CloudfleetCore
+import CloudfleetTestSupport
 import Foundation
 import Testing
 
@@ -116,7 +117,7 @@ import Testing
     /// The hand-written timestamp and ExecCredential are the text Foundation and JSONEncoder give, for seeded random
     /// expiries (fractions of a second included) and tokens of JWT characters; other tokens go to the full path.
     @Test func plainRenderingIsTheFullCommandsText() throws {
-        var generator = SeededGenerator(seed: 0xE8EC)
+        var generator = SplitMix64(seed: 0xE8EC)
         let jwtCharacters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
         for _ in 0..<2_000 {
             let date = Date(timeIntervalSince1970: Double.random(in: 0..<253_402_300_800, using: &generator))

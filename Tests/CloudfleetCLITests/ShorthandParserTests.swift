@@ -1,3 +1,4 @@
+import CloudfleetTestSupport
 import Testing
 
 @testable import CloudfleetCLI
@@ -46,7 +47,7 @@ import Testing
 
     /// Seeded random input never crashes the parser; it either parses or says why not.
     @Test func randomInputNeverCrashes() {
-        var generator = SeededGenerator(seed: 0x5EED)
+        var generator = SplitMix64(seed: 0x5EED)
         let alphabet = Array(".:, \"'\\namerol Uséx\t")
         for _ in 0..<5000 {
             let length = Int.random(in: 0...30, using: &generator)
@@ -56,20 +57,5 @@ import Testing
                 #expect(Set(fields.keys).isSubset(of: allowed))
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so random tests repeat exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { self.state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
