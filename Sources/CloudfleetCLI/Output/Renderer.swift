@@ -160,12 +160,12 @@ struct Renderer {
         switch format {
         case .yaml:
             // Through JSON, so YAML and JSON carry the same keys, types and date forms.
-            let json = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder.stable.encode(value))
+            let json = try JSONDecoder().decode(JSONValue.self, from: try PrettyJSON.encode(value))
             let encoder = YAMLEncoder()
             encoder.options.sortKeys = true
             print(try encoder.encode(json), terminator: "")
         case .json, .table:
-            print(String(decoding: try JSONEncoder.stable.encode(value), as: UTF8.self))
+            print(String(decoding: try PrettyJSON.encode(value), as: UTF8.self))
         }
     }
 
@@ -199,14 +199,5 @@ struct Renderer {
                 index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
             }.joined(separator: "   ")
         }.joined(separator: "\n") + "\n"
-    }
-}
-
-extension JSONEncoder {
-    static var stable: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }

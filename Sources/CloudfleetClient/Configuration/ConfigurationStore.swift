@@ -56,8 +56,6 @@ public struct ConfigurationStore: Sendable {
 
     /// Writes `configuration` atomically, mode 0600.
     public func save(_ configuration: CLIConfiguration) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try SecureFile.write(try encoder.encode(configuration), to: configurationPath)
+        try SecureFile.write(try PrettyJSON.encode(configuration), to: configurationPath)
     }
 }
