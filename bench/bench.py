@@ -796,6 +796,12 @@ def run_instructions(args, work: Path) -> list[dict]:
             log(f"  {scenario.name:12} {per_request:9,.0f} instructions/request ({counted_requests} requests)")
     finally:
         server.stop()
+        if args.keep_dumps:
+            # For callgrind_annotate: the temporary directory is removed when the run ends.
+            Path(args.keep_dumps).mkdir(parents=True, exist_ok=True)
+            for dump in dumps.iterdir():
+                shutil.copy2(dump, Path(args.keep_dumps) / dump.name)
+            shutil.copy2(binary, Path(args.keep_dumps) / binary.name)
     noop = next(r["instructions"] for r in rows if r["name"] == "healthz")
     for row in rows:
         row["ratio"] = noop / row["instructions"]
@@ -1048,6 +1054,8 @@ def main() -> int:
     parser.add_argument("--skip-instructions", action="store_true", help="skip the callgrind instruction counts")
     parser.add_argument("--instruction-seconds", type=float, default=8,
                         help="seconds of the long counted run of a row under callgrind (default 8; the short is 2)")
+    parser.add_argument("--keep-dumps", metavar="DIR",
+                        help="copy the callgrind dumps (and the binary they count) to DIR, for callgrind_annotate")
     parser.add_argument("--cli-runs", type=int)
     parser.add_argument("--server-bin", type=Path, required=True)
     parser.add_argument("--cli-bin", type=Path, required=True)
