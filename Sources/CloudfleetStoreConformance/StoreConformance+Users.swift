@@ -266,13 +266,13 @@ extension StoreConformance {
         let createdAt = Date(timeIntervalSince1970: 1_700_000_000.123_457)
         let session = ConsoleSession(
             digest: Fixtures.consoleDigest(.session), userID: alice.id, organizationID: organization.id, createdAt: createdAt,
-            expiresAt: Date(timeIntervalSince1970: 1_700_028_800.654_321), sourceIP: "2001:db8::7", method: "sso")
+            expiresAt: Date(timeIntervalSince1970: 1_700_028_800.654_321), sourceIP: "2001:db8::7", method: .sso)
         try await store.createSession(session, audit: Fixtures.userAudit(organization.id, .consoleSignIn, alice.id))
 
         guard let fetched = try await store.session(digest: session.digest) else { throw ConformanceFailure("session not found") }
         try check(fetched.digest == session.digest && fetched.userID == alice.id, "identity round-trips")
         try check(fetched.organizationID == organization.id, "the organization round-trips")
-        try check(fetched.sourceIP == "2001:db8::7" && fetched.method == "sso", "source and method round-trip")
+        try check(fetched.sourceIP == "2001:db8::7" && fetched.method == .sso, "source and method round-trip")
         try check(sameInstant(fetched.createdAt, session.createdAt), "created_at round-trips to the microsecond: \(fetched.createdAt)")
         try check(sameInstant(fetched.expiresAt, session.expiresAt), "expires_at round-trips to the microsecond: \(fetched.expiresAt)")
         try check(sameSession(fetched, session), "the whole session round-trips")
@@ -281,7 +281,7 @@ extension StoreConformance {
 
         // An expired session is still returned; a later sign-in moves last_sign_in_at.
         let expired = try await Fixtures.makeSession(
-            in: store, alice, createdAt: Fixtures.now(offset: -7200), expiresAt: Fixtures.now(offset: -3600), method: "link", sourceIP: nil)
+            in: store, alice, createdAt: Fixtures.now(offset: -7200), expiresAt: Fixtures.now(offset: -3600), method: .link, sourceIP: nil)
         let fetchedExpired = try await store.session(digest: expired.digest)
         try check(sameSession(fetchedExpired, expired) && fetchedExpired?.sourceIP == nil, "an expired session is returned, without a source")
         try check(sameInstant(try await store.user(id: alice.id)?.lastSignInAt, expired.createdAt), "the last sign-in wins")
@@ -292,7 +292,7 @@ extension StoreConformance {
         for (userID, scope) in [(UserID.generate(), organization.id), (alice.id, other.id)] {
             let orphan = ConsoleSession(
                 digest: Fixtures.consoleDigest(.session), userID: userID, organizationID: scope, createdAt: Fixtures.now(),
-                expiresAt: Fixtures.now(offset: 3600), method: "sso")
+                expiresAt: Fixtures.now(offset: 3600), method: .sso)
             try await checkThrows(StoreError.notFound) {
                 try await store.createSession(orphan, audit: Fixtures.userAudit(scope, .consoleSignIn, userID))
             }
@@ -451,7 +451,7 @@ extension Fixtures {
     /// Creates a session of `user` with its audit event, returning it.
     @discardableResult
     static func makeSession(
-        in store: some Store, _ user: User, createdAt: Date = now(), expiresAt: Date = now(offset: 3600), method: String = "sso",
+        in store: some Store, _ user: User, createdAt: Date = now(), expiresAt: Date = now(offset: 3600), method: SignInMethod = .sso,
         sourceIP: String? = "192.0.2.1"
     ) async throws -> ConsoleSession {
         let session = ConsoleSession(

@@ -763,7 +763,7 @@ public final class PostgresStore: Store {
                 """
                 INSERT INTO console_sessions (digest, user_id, organization_id, created_at, expires_at, source_ip, method)
                 VALUES (\(session.digest.storageString), \(session.userID.uuid), \(session.organizationID.uuid),
-                    \(session.createdAt.timestamp), \(session.expiresAt.timestamp), \(session.sourceIP), \(session.method))
+                    \(session.createdAt.timestamp), \(session.expiresAt.timestamp), \(session.sourceIP), \(session.method.rawValue))
                 """,
                 logger: self.logger)
             try await Self.insert(audit, on: connection, logger: self.logger)
@@ -1060,14 +1060,14 @@ public final class PostgresStore: Store {
     }
 
     private static func session(from row: PostgresRandomAccessRow) throws -> ConsoleSession {
-        guard let digest = SecretDigest(storageString: try row["digest"].decode(String.self)) else {
-            throw StoreError.corrupt("unreadable console session row")
-        }
+        guard let digest = SecretDigest(storageString: try row["digest"].decode(String.self)),
+            let method = SignInMethod(rawValue: try row["method"].decode(String.self))
+        else { throw StoreError.corrupt("unreadable console session row") }
         return ConsoleSession(
             digest: digest, userID: UserID(try row["user_id"].decode(UUID.self)),
             organizationID: OrganizationID(try row["organization_id"].decode(UUID.self)), createdAt: try row["created_at"].decode(Date.self),
             expiresAt: try row["expires_at"].decode(Date.self), sourceIP: try row["source_ip"].decode(String?.self),
-            method: try row["method"].decode(String.self))
+            method: method)
     }
 
     private static func signInLink(from row: PostgresRandomAccessRow) throws -> SignInLink {

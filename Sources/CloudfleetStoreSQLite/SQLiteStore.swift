@@ -604,7 +604,7 @@ public final class SQLiteStore: Store {
                 "INSERT INTO console_sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     .text(session.digest.storageString), .text(session.userID.description), .text(session.organizationID.description),
-                    session.createdAt.sqlite, session.expiresAt.sqlite, session.sourceIP.sqlite, .text(session.method),
+                    session.createdAt.sqlite, session.expiresAt.sqlite, session.sourceIP.sqlite, .text(session.method.rawValue),
                 ]
             )
             try await Self.insert(audit, on: connection)
@@ -878,11 +878,11 @@ public final class SQLiteStore: Store {
 
     private static func session(from row: SQLiteRow) throws -> ConsoleSession {
         guard let digest = SecretDigest(storageString: try row.text("digest")), let userID = UserID(try row.text("user_id")),
-            let organizationID = OrganizationID(try row.text("organization_id"))
+            let organizationID = OrganizationID(try row.text("organization_id")), let method = SignInMethod(rawValue: try row.text("method"))
         else { throw StoreError.corrupt("unreadable console session row") }
         return ConsoleSession(
             digest: digest, userID: userID, organizationID: organizationID, createdAt: try row.date("created_at"),
-            expiresAt: try row.date("expires_at"), sourceIP: row.column("source_ip")?.string, method: try row.text("method")
+            expiresAt: try row.date("expires_at"), sourceIP: row.column("source_ip")?.string, method: method
         )
     }
 

@@ -111,7 +111,7 @@ struct ConsoleController {
         case .success(let found): user = found
         case .failure(let problem): return refuse(problem.message, .forbidden)
         }
-        let secret = try await sessions.start(for: user, method: "sso", sourceIP: context.sourceIP, requestID: context.id)
+        let secret = try await sessions.start(for: user, method: .sso, sourceIP: context.sourceIP, requestID: context.id)
         var response = ConsolePages.redirect(to: "/console/tokens")
         response.setCookie(expired(Self.ssoCookie, path: "/console/sign-in"))
         response.setCookie(cookie(sessionCookie, secret.reveal, maxAge: Int(sessions.lifetime)))
@@ -142,7 +142,7 @@ struct ConsoleController {
         case .failure(let problem):
             return pages.page("link", LinkPage(error: problem.message), status: .badRequest)
         case .success(let user):
-            let secret = try await sessions.start(for: user, method: "link", sourceIP: context.sourceIP, requestID: context.id)
+            let secret = try await sessions.start(for: user, method: .link, sourceIP: context.sourceIP, requestID: context.id)
             var response = ConsolePages.redirect(to: "/console/tokens")
             response.setCookie(expired(preSessionCookie, path: "/console/sign-in"))
             response.setCookie(cookie(sessionCookie, secret.reveal, maxAge: Int(sessions.lifetime)))
@@ -377,7 +377,7 @@ struct ConsoleController {
             refusal = .unverifiedEmail
         }
         try await sessions.recordRefusal(
-            of: user, method: "sso", reason: refusal.auditReason, sourceIP: context.sourceIP, requestID: context.id)
+            of: user, method: .sso, reason: refusal.auditReason, sourceIP: context.sourceIP, requestID: context.id)
         return .failure(refusal)
     }
 

@@ -56,9 +56,9 @@ struct ConsoleSessions: Sendable {
 
     // MARK: Sessions
 
-    /// Starts a session for `user`, audited as a sign-in by `method` (`sso` or `link`); returns the cookie's
-    /// secret. Sessions and links that have expired are swept on the way.
-    func start(for user: User, method: String, sourceIP: String?, requestID: String?) async throws -> ConsoleSecret {
+    /// Starts a session for `user`, audited as a sign-in by `method`; returns the cookie's secret. Sessions and
+    /// links that have expired are swept on the way.
+    func start(for user: User, method: SignInMethod, sourceIP: String?, requestID: String?) async throws -> ConsoleSecret {
         let secret = ConsoleSecret.generate(.session)
         let now = clock()
         let session = ConsoleSession(
@@ -69,7 +69,7 @@ struct ConsoleSessions: Sendable {
             audit: AuditEvent(
                 organizationID: user.organizationID, occurredAt: now, actor: Self.principal(of: user).auditActor, action: .consoleSignIn,
                 targetType: "user",
-                targetID: user.id.description, sourceIP: sourceIP, requestID: requestID, details: ["method": method]))
+                targetID: user.id.description, sourceIP: sourceIP, requestID: requestID, details: ["method": method.rawValue]))
         _ = try? await store.deleteExpiredConsoleRecords(before: now)
         return secret
     }
@@ -119,7 +119,7 @@ struct ConsoleSessions: Sendable {
             }
             let problem: LinkProblem = known.usedAt != nil || known.expiresAt > clock() ? .used : .expired
             try await recordRefusal(
-                of: user, method: "link", reason: problem == .used ? "link_used" : "link_expired", sourceIP: sourceIP, requestID: requestID)
+                of: user, method: .link, reason: problem == .used ? "link_used" : "link_expired", sourceIP: sourceIP, requestID: requestID)
             return .failure(problem)
         }
         guard let user = try await store.user(id: link.userID) else { return .failure(.unknown) }
@@ -127,12 +127,12 @@ struct ConsoleSessions: Sendable {
     }
 
     /// Audits a refused sign-in of a known person (`reason` such as `link_used` or `email_unverified`).
-    func recordRefusal(of user: User, method: String, reason: String, sourceIP: String?, requestID: String?) async throws {
+    func recordRefusal(of user: User, method: SignInMethod, reason: String, sourceIP: String?, requestID: String?) async throws {
         try await store.recordAuditEvent(
             AuditEvent(
                 organizationID: user.organizationID, occurredAt: clock(), actor: Self.principal(of: user).auditActor, action: .consoleSignInFailure,
                 targetType: "user", targetID: user.id.description, sourceIP: sourceIP, requestID: requestID, outcome: "refused",
-                details: ["method": method, "reason": reason]))
+                details: ["method": method.rawValue, "reason": reason]))
     }
 
     // MARK: CSRF

@@ -46,6 +46,14 @@ public struct UserCursor: Sendable, Equatable {
     }
 }
 
+/// How a person signed in to the console, as stored and audited.
+public enum SignInMethod: String, Sendable, Equatable, CaseIterable {
+    /// Through the organization's identity provider (OIDC).
+    case sso
+    /// With a break-glass sign-in link from `cloudfleet-server admin`.
+    case link
+}
+
 /// A signed-in console session as stored: the keyed digest of the cookie's secret, never the secret.
 /// Revoked by deleting it (sign-out, removal of the user); useless after `expiresAt`.
 public struct ConsoleSession: Sendable, Equatable {
@@ -56,12 +64,12 @@ public struct ConsoleSession: Sendable, Equatable {
     public var expiresAt: Date
     /// Where the sign-in came from, for the users page and the audit trail.
     public var sourceIP: String?
-    /// How the person signed in: `sso` or `link`.
-    public var method: String
+    /// How the person signed in.
+    public var method: SignInMethod
 
     public init(
         digest: SecretDigest, userID: UserID, organizationID: OrganizationID, createdAt: Date, expiresAt: Date, sourceIP: String? = nil,
-        method: String
+        method: SignInMethod
     ) {
         self.digest = digest
         self.userID = userID
