@@ -47,7 +47,7 @@ public struct UserCursor: Sendable, Equatable {
 }
 
 /// How a person signed in to the console, as stored and audited.
-public enum SignInMethod: String, Sendable, Equatable, CaseIterable {
+public enum SignInMethod: String, Sendable {
     /// Through the organization's identity provider (OIDC).
     case sso
     /// With a break-glass sign-in link from `cloudfleet-server admin`.
