@@ -32,7 +32,8 @@ from conftest import REPO, ServerProcess, clean_env, free_port
 os.environ.setdefault("SE_OFFLINE", "true")
 
 from selenium import webdriver  # noqa: E402  (after SE_OFFLINE)
-from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException, StaleElementReferenceException, TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -152,8 +153,13 @@ class Browser:
         return urlparse(url).path if url.startswith(self.base + "/") or url == self.base else ""
 
     def wait_until(self, what: str, condition, timeout: float = WAIT):
+        """Polls `condition` until it is true. A condition that reads the page while it is being replaced (a form
+        was just sent) can find an element of the old page and lose it before reading it: that poll counts as not
+        yet, and the next one reads the new page."""
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda _: condition())
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                                 ).until(lambda _: condition())
         except TimeoutException:
             self.shot(f"timeout-{what}", page_source=True)
             raise AssertionError(f"[{self.label}] not within {timeout:g} s: {what} (at {self.driver.current_url})") from None
