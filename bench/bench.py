@@ -798,10 +798,10 @@ def run_instructions(args, work: Path) -> list[dict]:
         server.stop()
         if args.keep_dumps:
             # For callgrind_annotate: the temporary directory is removed when the run ends.
-            Path(args.keep_dumps).mkdir(parents=True, exist_ok=True)
-            for dump in dumps.iterdir():
-                shutil.copy2(dump, Path(args.keep_dumps) / dump.name)
-            shutil.copy2(binary, Path(args.keep_dumps) / binary.name)
+            kept = Path(args.keep_dumps)
+            kept.mkdir(parents=True, exist_ok=True)
+            for file in [*dumps.iterdir(), binary]:
+                shutil.copy2(file, kept / file.name)
     noop = next(r["instructions"] for r in rows if r["name"] == "healthz")
     for row in rows:
         row["ratio"] = noop / row["instructions"]
