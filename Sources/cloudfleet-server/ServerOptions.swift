@@ -16,7 +16,10 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Directory for the embedded database and the server key. Env: CLOUDFLEET_DATA_DIR. Default: ~/.local/share/cloudfleet-server.")
     var dataDir: String?
 
-    @Option(help: "Database URL: sqlite://PATH. Env: CLOUDFLEET_DATABASE_URL. Default: sqlite in the data directory.")
+    @Option(
+        help:
+            "Database URL: sqlite://PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]. Env: CLOUDFLEET_DATABASE_URL. Default: sqlite in the data directory."
+    )
     var databaseURL: String?
 
     @Option(help: "Public base URL, used as the access-token issuer. Env: CLOUDFLEET_PUBLIC_URL. Default: http://HOST:PORT.")

@@ -38,7 +38,10 @@ public enum StoreFactory {
             }
             return store
         case let url?:
-            throw Failure(description: "unsupported database URL scheme in \(url.prefix(while: { $0 != ":" })):…; use sqlite://PATH")
+            throw Failure(
+                description:
+                    "unsupported database URL scheme in \(url.prefix(while: { $0 != ":" })):…; use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            )
         }
         guard !path.isEmpty else { throw Failure(description: "the sqlite:// URL names no file") }
         let store = try await SQLiteStore.open(path: path, logger: logger)
