@@ -2,12 +2,19 @@ import Foundation
 import NIOSSL
 import PostgresNIO
 
-/// Reads `postgres://user:password@host:port/database?sslmode=…` into a client configuration.
+/// Reads `postgres://user:password@host:port/database?sslmode=…&pool_max_conns=…` into a client configuration.
 ///
 /// `sslmode`: `disable`; `prefer` (the default, as in libpq: TLS when the server offers it, certificate not
 /// checked); `require`, `verify-ca` or `verify-full` (TLS, and the certificate must be valid for the host and
 /// signed by the system trust store or by `sslrootcert=PATH`; stricter than libpq's `require`).
+///
+/// `pool_max_conns` (named as in pgx): the most connections the node opens, ``poolSizes`` (default 20). The
+/// revocation feed's `LISTEN` keeps one of them, so at least two.
 public enum PostgresURL {
+    /// The sizes `pool_max_conns` may take, and the size without it.
+    public static let poolSizes = 2...500
+    public static let defaultPoolSize = 20
+
     /// Why the URL cannot be used; never repeats the password.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -49,6 +56,15 @@ public enum PostgresURL {
         // anyway fails its next query, which the store's recovery handles.
         configuration.options.connectionIdleTimeout = .seconds(15)
         configuration.options.keepAliveBehavior = nil
+        configuration.options.maximumConnections = defaultPoolSize
+        if let size = query["pool_max_conns"] {
+            guard let size = Int(size), poolSizes.contains(size) else {
+                throw Failure(
+                    description:
+                        "pool_max_conns must be a whole number from \(poolSizes.lowerBound) to \(poolSizes.upperBound) (default \(defaultPoolSize))")
+            }
+            configuration.options.maximumConnections = size
+        }
         return configuration
     }
 }
