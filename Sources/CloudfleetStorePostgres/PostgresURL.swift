@@ -11,8 +11,9 @@ import PostgresNIO
 /// `pool_max_conns` (named as in pgx): the most connections the node opens, ``poolSizes`` (default 20). The
 /// revocation feed's `LISTEN` keeps one of them, so at least two.
 public enum PostgresURL {
-    /// The sizes `pool_max_conns` may take, and the size without it.
+    /// The sizes `pool_max_conns` may take.
     public static let poolSizes = 2...500
+    /// The pool's size when the URL does not set `pool_max_conns`.
     public static let defaultPoolSize = 20
 
     /// Why the URL cannot be used; never repeats the password.

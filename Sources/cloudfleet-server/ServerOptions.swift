@@ -18,7 +18,7 @@ struct ServerOptions: ParsableArguments {
 
     @Option(
         help:
-            "Database URL: sqlite://PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]. Env: CLOUDFLEET_DATABASE_URL. Default: sqlite in the data directory."
+            "Database URL: sqlite://PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…&pool_max_conns=N]. Env: CLOUDFLEET_DATABASE_URL. Default: sqlite in the data directory."
     )
     var databaseURL: String?
 
