@@ -2,6 +2,7 @@ import CloudfleetCore
 import CloudfleetStore
 import CloudfleetStorePostgres
 import Foundation
+import PostgresNIO
 import Synchronization
 import Testing
 
@@ -79,6 +80,51 @@ struct PostgresChangeFeedTests {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(heard.all == expected)
+        }
+    }
+
+    /// The smallest pool `pool_max_conns` allows, two, is enough: the feed's `LISTEN` keeps one connection and
+    /// concurrent writes share the other, with no operation holding one connection while it waits for a second.
+    @Test func theFeedAndConcurrentWritesShareAPoolOfTwo() async throws {
+        #expect(PostgresURL.poolSizes.lowerBound == 2)
+        try await PostgresTestDatabase.withFreshStore(options: { $0.maximumConnections = PostgresURL.poolSizes.lowerBound }) { store in
+            let hasher = SecretHasher(serverKey: ServerKey.generate())
+            let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
+            let audit: @Sendable (AuditAction, String) -> AuditEvent = { action, target in
+                AuditEvent(organizationID: organization.id, occurredAt: Date(), actor: "test", action: action, targetType: "token", targetID: target)
+            }
+            try await store.createOrganization(organization, audit: audit(.organizationCreate, organization.id.description))
+
+            let (announced, announce) = AsyncStream<TokenID>.makeStream()
+            let (subscribed, subscription) = AsyncStream<Void>.makeStream()
+            let follower = Task {
+                await store.followChanges(
+                    onSubscribed: { subscription.yield() }, onChange: { announce.yield($0) }, onSigningKeysChange: {}, onLost: {})
+            }
+            defer { follower.cancel() }
+            var waiting = subscribed.makeAsyncIterator()
+            _ = await waiting.next()
+
+            let digests = (0..<24).map { _ in hasher.digest(TokenSecret.generate()) }
+            let created = try await withThrowingTaskGroup(of: TokenID.self) { group in
+                for (index, digest) in digests.enumerated() {
+                    group.addTask {
+                        let token = APIToken(
+                            id: .generate(), organizationID: organization.id, name: try TokenName("t\(index)"), role: .user,
+                            secretDigest: digest, createdAt: Date(), createdBy: "test")
+                        try await store.createToken(token, audit: audit(.tokenCreate, token.id.rawValue))
+                        _ = try await store.token(id: token.id)
+                        return token.id
+                    }
+                }
+                return try await group.reduce(into: [TokenID]()) { $0.append($1) }
+            }
+            #expect(created.count == 24)
+            let last = try #require(created.last)
+            try await store.deleteToken(id: last, organization: organization.id, audit: audit(.tokenDelete, last.rawValue))
+            // The feed still answers on its own connection: the deletion is announced.
+            var announcements = announced.makeAsyncIterator()
+            #expect(await announcements.next() == last)
         }
     }
 }
