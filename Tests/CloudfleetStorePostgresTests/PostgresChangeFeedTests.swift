@@ -10,11 +10,56 @@ import Testing
 /// and failed changes are not.
 @Suite(.enabled(if: PostgresTestDatabase.enabled, "needs CLOUDFLEET_TEST_POSTGRES_URL (scripts/with-postgres)"))
 struct PostgresChangeFeedTests {
-    /// What the feed delivered, in order.
-    final class Heard: Sendable {
-        let items = Mutex<[String]>([])
-        var all: [String] { items.withLock { $0 } }
-        func append(_ item: String) { items.withLock { $0.append(item) } }
+    /// A follower of `store`'s change feed, subscribed: what it hears (token IDs, and `signing-keys`) in order.
+    struct Feed {
+        let heard: AsyncStream<String>
+        let follower: Task<Void, Never>
+
+        static func follow(_ store: PostgresStore) async -> Feed {
+            let (heard, hear) = AsyncStream<String>.makeStream()
+            let (subscribed, subscription) = AsyncStream<Void>.makeStream()
+            let follower = Task {
+                await store.followChanges(
+                    onSubscribed: { subscription.yield() }, onChange: { hear.yield($0.rawValue) },
+                    onSigningKeysChange: { hear.yield("signing-keys") }, onLost: {})
+            }
+            var waiting = subscribed.makeAsyncIterator()
+            _ = await waiting.next()
+            return Feed(heard: heard, follower: follower)
+        }
+
+        /// The next `count` announcements, or those heard within `limit`: a feed that falls silent fails the test
+        /// rather than hanging it. Once the time has run out the stream is finished, and the feed hears no more.
+        func next(_ count: Int, within limit: Duration = .seconds(20)) async -> [String] {
+            let collected = Collected()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await item in heard where collected.append(item) == count { return }
+                }
+                group.addTask { try? await Task.sleep(for: limit) }
+                await group.next()
+                group.cancelAll()
+            }
+            return collected.items.withLock { $0 }
+        }
+
+        /// What `next` heard so far, kept when its time runs out.
+        final class Collected: Sendable {
+            let items = Mutex<[String]>([])
+
+            /// Adds `item`; the number heard.
+            func append(_ item: String) -> Int {
+                items.withLock { items in
+                    items.append(item)
+                    return items.count
+                }
+            }
+        }
+    }
+
+    /// The audit record a test's change carries.
+    static func audit(_ organization: OrganizationID, _ action: AuditAction, _ target: String) -> AuditEvent {
+        AuditEvent(organizationID: organization, occurredAt: Date(), actor: "test", action: action, targetType: "token", targetID: target)
     }
 
     @Test func tokenChangesAreAnnouncedAndUsageIsNot() async throws {
@@ -24,9 +69,7 @@ struct PostgresChangeFeedTests {
             // crashed the debug build (a garbage key reference in the captured copy), twice in the project's history.
             let digest = { hasher.digest(TokenSecret.generate()) }
             let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
-            func audit(_ action: AuditAction, _ target: String) -> AuditEvent {
-                AuditEvent(organizationID: organization.id, occurredAt: Date(), actor: "test", action: action, targetType: "token", targetID: target)
-            }
+            let audit = { Self.audit(organization.id, $0, $1) }
             try await store.createOrganization(organization, audit: audit(.organizationCreate, organization.id.description))
             var tokens: [APIToken] = []
             for _ in 0..<2 {
@@ -38,16 +81,8 @@ struct PostgresChangeFeedTests {
             }
             let (used, changed) = (tokens[0], tokens[1])
 
-            let heard = Heard()
-            let (subscribed, subscription) = AsyncStream<Void>.makeStream()
-            let follower = Task {
-                await store.followChanges(
-                    onSubscribed: { subscription.yield() }, onChange: { heard.append($0.rawValue) },
-                    onSigningKeysChange: { heard.append("signing-keys") }, onLost: {})
-            }
-            defer { follower.cancel() }
-            var waiting = subscribed.makeAsyncIterator()
-            _ = await waiting.next()
+            let feed = await Feed.follow(store)
+            defer { feed.follower.cancel() }
 
             // Usage of one token, then changes of the other: the first announcement must be the other's.
             try await store.recordUsage([
@@ -75,11 +110,7 @@ struct PostgresChangeFeedTests {
             try await store.deleteToken(id: used.id, organization: organization.id, audit: audit(.tokenDelete, used.id.rawValue))
 
             let expected = Array(repeating: changed.id.rawValue, count: 5) + [used.id.rawValue]
-            let deadline = ContinuousClock.now + .seconds(20)
-            while heard.all.count < expected.count && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(heard.all == expected)
+            #expect(await feed.next(expected.count) == expected)
         }
     }
 
@@ -90,20 +121,10 @@ struct PostgresChangeFeedTests {
         try await PostgresTestDatabase.withFreshStore(options: { $0.maximumConnections = PostgresURL.poolSizes.lowerBound }) { store in
             let hasher = SecretHasher(serverKey: ServerKey.generate())
             let organization = Organization(id: .generate(), name: "Acme", createdAt: Date())
-            let audit: @Sendable (AuditAction, String) -> AuditEvent = { action, target in
-                AuditEvent(organizationID: organization.id, occurredAt: Date(), actor: "test", action: action, targetType: "token", targetID: target)
-            }
+            let audit: @Sendable (AuditAction, String) -> AuditEvent = { Self.audit(organization.id, $0, $1) }
             try await store.createOrganization(organization, audit: audit(.organizationCreate, organization.id.description))
-
-            let (announced, announce) = AsyncStream<TokenID>.makeStream()
-            let (subscribed, subscription) = AsyncStream<Void>.makeStream()
-            let follower = Task {
-                await store.followChanges(
-                    onSubscribed: { subscription.yield() }, onChange: { announce.yield($0) }, onSigningKeysChange: {}, onLost: {})
-            }
-            defer { follower.cancel() }
-            var waiting = subscribed.makeAsyncIterator()
-            _ = await waiting.next()
+            let feed = await Feed.follow(store)
+            defer { feed.follower.cancel() }
 
             let digests = (0..<24).map { _ in hasher.digest(TokenSecret.generate()) }
             let created = try await withThrowingTaskGroup(of: TokenID.self) { group in
@@ -123,8 +144,7 @@ struct PostgresChangeFeedTests {
             let last = try #require(created.last)
             try await store.deleteToken(id: last, organization: organization.id, audit: audit(.tokenDelete, last.rawValue))
             // The feed still answers on its own connection: the deletion is announced.
-            var announcements = announced.makeAsyncIterator()
-            #expect(await announcements.next() == last)
+            #expect(await feed.next(1) == [last.rawValue])
         }
     }
 }
