@@ -16,10 +16,11 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
         // Before anything starts an event loop: one per CPU this process may run on.
-        EventLoopThreads.configure(environment: ProcessInfo.processInfo.environment)
+        EventLoopThreads.configure(environment: environment)
         // Before the first log line: without it, each request's log line costs a stat of /etc/localtime.
-        LogTimeZone.pin(environment: ProcessInfo.processInfo.environment)
+        LogTimeZone.pin(environment: environment)
         let configuration = try options.configuration()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
