@@ -64,11 +64,7 @@ extension Authenticator {
             }
             verifiedClusterTokens.insert(token, claims: claims, now: clock())
         }
-        guard claims.iss.value == issuer, claims.aud.value == [cluster.id.audience], claims.tokenUse == ClusterTokenClaims.use,
-            claims.clusterID == cluster.id.description
-        else { throw .invalid }
-        guard claims.exp.value > clock() else { throw .expired }
-        guard let id = TokenID(claims.sub.value) else { throw .invalid }
+        let id = try check(claims, for: cluster)
         let state: TokenVerificationState
         do {
             state = try await currentState(of: id)
@@ -77,6 +73,44 @@ extension Authenticator {
         } catch {
             throw .unavailable
         }
+        return try verdict(claims, state: state, for: cluster)
+    }
+
+    /// What `verify(clusterToken:for:)` would answer, decided from this node's caches alone: `nil` when the token's
+    /// signature or its state is not cached, for the full verification to decide. Never waits and never reads the
+    /// store, so it may run on an event loop (`TokenReviewFastPath`).
+    func verifyFromCaches(clusterToken token: String, for cluster: Cluster) -> Result<Verified, ClusterFailure>? {
+        guard let claims = verifiedClusterTokens.lookup(token, now: clock()) else { return nil }
+        let id: TokenID
+        do {
+            id = try check(claims, for: cluster)
+        } catch {
+            return .failure(error)
+        }
+        // A miss is counted by the full verification that follows, not here as well.
+        guard let state = cache.lookup(id).state else { return nil }
+        metrics.cacheLookup(hit: true)
+        do {
+            return .success(try verdict(claims, state: state, for: cluster))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The token ID of verified claims that are for this service, this cluster and the webhook, and not expired.
+    private func check(_ claims: ClusterTokenClaims, for cluster: Cluster) throws(ClusterFailure) -> TokenID {
+        guard claims.iss.value == issuer, claims.aud.value == [cluster.id.audience], claims.tokenUse == ClusterTokenClaims.use,
+            claims.clusterID == cluster.id.description
+        else { throw .invalid }
+        guard claims.exp.value > clock() else { throw .expired }
+        guard let id = TokenID(claims.sub.value) else { throw .invalid }
+        return id
+    }
+
+    /// Whether the token, as it is now, still stands behind claims minted from it for `cluster`.
+    private func verdict(_ claims: ClusterTokenClaims, state: TokenVerificationState, for cluster: Cluster) throws(ClusterFailure)
+        -> Verified
+    {
         guard state.organizationID == cluster.organizationID, claims.organizationID == cluster.organizationID.description else {
             throw .otherOrganization
         }

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
 import Logging
+import NIOCore
 
 /// `POST /v1/clusters/{id}/tokenreview`: the Kubernetes webhook token authenticator (architecture §5).
 ///
@@ -125,44 +126,89 @@ struct TokenReviewController {
     @Sendable func review(_ request: Request, context: AppRequestContext) async throws -> TokenReviewResponse {
         let cluster = try await authenticateCaller(request, context: context)
         let body = try await request.body.collect(upTo: context.maxUploadSize)
-        guard let review = try? Self.decoder.decode(TokenReviewRequest.self, from: Data(body.readableBytesView)),
-            Self.supportedVersions.contains(review.apiVersion), review.kind == "TokenReview"
-        else {
+        guard let review = Self.decodeReview(body) else {
             throw APIError.badRequest(
                 "Send a TokenReview of apiVersion authentication.k8s.io/v1 or v1beta1 with spec.token.", code: "invalid_token_review")
         }
-        let apiVersion = review.apiVersion
+        let verdict: Result<Authenticator.Verified, Authenticator.ClusterFailure>
         do {
-            let verified = try await authenticator.verify(clusterToken: review.spec.token, for: cluster)
-            let state = verified.state
-            // A cluster token minted from the previous secret is a use of that secret, not of the new one.
-            usage.record(
-                state.id, at: authenticator.clock(), sourceIP: context.sourceIP, userAgent: request.headers[.userAgent], slot: verified.slot)
-            metrics.authentication(.webhook, .success)
-            let identity = KubernetesIdentity(tokenID: state.id, role: state.role, organizationID: state.organizationID, tokenName: state.name)
-            return TokenReviewResponse(
-                apiVersion: apiVersion,
-                status: .init(
-                    authenticated: true,
-                    user: .init(username: identity.username, uid: identity.uid, groups: identity.groups, extra: identity.extra)))
+            verdict = .success(try await authenticator.verify(clusterToken: review.spec.token, for: cluster))
         } catch .unavailable {
             // Not a verdict: an error is not cached by the API server, which retries on a later request.
             throw APIError.unavailable
         } catch {
-            context.logger.debug("token review refused", metadata: ["cluster_id": "\(cluster.id)", "reason": "\(error)"])
+            verdict = .failure(error)
+        }
+        return answer(
+            review, verdict: verdict, cluster: cluster, sourceIP: context.sourceIP, userAgent: request.headers[.userAgent],
+            logger: context.logger)
+    }
+
+    /// The answer to a review that `TokenReviewFastPath` can give from this node's caches alone, on the event loop:
+    /// the caller's cluster and the reviewed token's signature and state are all cached. `nil` for anything else
+    /// (a miss, a refused caller, a malformed review), which `review` then answers as it answers every review.
+    func answerFromCaches(clusterID: Substring, headers: HTTPFields, body: ByteBuffer, sourceIP: String?, logger: Logger)
+        -> TokenReviewResponse?
+    {
+        guard let (id, credential) = Self.presentedCaller(clusterID: String(clusterID), headers: headers),
+            case let cluster?? = directory.cachedCluster(id), isCaller(cluster, presenting: credential),
+            let review = Self.decodeReview(body),
+            let verdict = authenticator.verifyFromCaches(clusterToken: review.spec.token, for: cluster)
+        else { return nil }
+        return answer(review, verdict: verdict, cluster: cluster, sourceIP: sourceIP, userAgent: headers[.userAgent], logger: logger)
+    }
+
+    /// A well-formed TokenReview of a supported version, or `nil`.
+    private static func decodeReview(_ body: ByteBuffer) -> TokenReviewRequest? {
+        guard let review = try? decoder.decode(TokenReviewRequest.self, from: Data(body.readableBytesView)),
+            supportedVersions.contains(review.apiVersion), review.kind == "TokenReview"
+        else { return nil }
+        return review
+    }
+
+    /// The answer to `review` once the token's verdict is known, with the use and the outcome recorded.
+    private func answer(
+        _ review: TokenReviewRequest, verdict: Result<Authenticator.Verified, Authenticator.ClusterFailure>, cluster: Cluster,
+        sourceIP: String?, userAgent: String?, logger: Logger
+    ) -> TokenReviewResponse {
+        switch verdict {
+        case .success(let verified):
+            let state = verified.state
+            // A cluster token minted from the previous secret is a use of that secret, not of the new one.
+            usage.record(state.id, at: authenticator.clock(), sourceIP: sourceIP, userAgent: userAgent, slot: verified.slot)
+            metrics.authentication(.webhook, .success)
+            let identity = KubernetesIdentity(tokenID: state.id, role: state.role, organizationID: state.organizationID, tokenName: state.name)
+            return TokenReviewResponse(
+                apiVersion: review.apiVersion,
+                status: .init(
+                    authenticated: true,
+                    user: .init(username: identity.username, uid: identity.uid, groups: identity.groups, extra: identity.extra)))
+        case .failure(let error):
+            logger.debug("token review refused", metadata: ["cluster_id": "\(cluster.id)", "reason": "\(error)"])
             metrics.authentication(.webhook, error == .expired ? .expired : .failure)
-            return TokenReviewResponse(apiVersion: apiVersion, status: .init(authenticated: false, user: nil))
+            return TokenReviewResponse(apiVersion: review.apiVersion, status: .init(authenticated: false, user: nil))
         }
     }
 
     /// The cluster whose API server is calling, proven by its webhook credential.
     private func authenticateCaller(_ request: Request, context: AppRequestContext) async throws -> Cluster {
-        guard let raw = context.parameters.get("id"), let id = ClusterID(raw), case .bearer(let bearer)? = request.headers.presentedCredentials,
-            let credential = try? WebhookCredential(parsing: bearer)
-        else { throw Self.refused }
-        guard let cluster = try await directory.cluster(id), let digest = cluster.webhookCredentialDigest,
-            hasher.verify(credential, against: digest)
+        guard let (id, credential) = Self.presentedCaller(clusterID: context.parameters.get("id"), headers: request.headers),
+            let cluster = try await directory.cluster(id), isCaller(cluster, presenting: credential)
         else { throw Self.refused }
         return cluster
+    }
+
+    /// The cluster ID of the path and the webhook credential of the `Authorization` field, when both are well-formed.
+    private static func presentedCaller(clusterID raw: String?, headers: HTTPFields) -> (ClusterID, WebhookCredential)? {
+        guard let raw, let id = ClusterID(raw), case .bearer(let bearer)? = headers.presentedCredentials,
+            let credential = try? WebhookCredential(parsing: bearer)
+        else { return nil }
+        return (id, credential)
+    }
+
+    /// Whether `credential` is `cluster`'s current webhook credential.
+    private func isCaller(_ cluster: Cluster, presenting credential: WebhookCredential) -> Bool {
+        guard let digest = cluster.webhookCredentialDigest else { return false }
+        return hasher.verify(credential, against: digest)
     }
 }

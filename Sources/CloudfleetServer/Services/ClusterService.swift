@@ -156,7 +156,7 @@ final class ClusterDirectory: Sendable {
             case read(Task<Cluster?, any Error>)
         }
         let answer: Answer = state.withLock { state in
-            if let cached = state.entries[id], now.timeIntervalSince(cached.fetchedAt) < timeToLive, cached.fetchedAt <= now {
+            if let cached = state.entries[id], isFresh(cached, at: now) {
                 return .cached(cached.cluster)
             }
             if let read = state.reads[id] {
@@ -174,6 +174,20 @@ final class ClusterDirectory: Sendable {
         case .cached(let cluster): return cluster
         case .read(let task): return try await task.value
         }
+    }
+
+    /// What `cluster(_:)` would answer from a fresh entry, without waiting or reading the store: `.some(nil)` for a
+    /// cluster known not to exist, `nil` when there is no fresh entry.
+    func cachedCluster(_ id: ClusterID) -> Cluster?? {
+        let now = clock()
+        return state.withLock { state in
+            guard let cached = state.entries[id], isFresh(cached, at: now) else { return nil }
+            return .some(cached.cluster)
+        }
+    }
+
+    private func isFresh(_ entry: Entry, at now: Date) -> Bool {
+        now.timeIntervalSince(entry.fetchedAt) < timeToLive && entry.fetchedAt <= now
     }
 
     private func read(_ id: ClusterID, number: UInt64, startedAt: Date) async throws -> Cluster? {
