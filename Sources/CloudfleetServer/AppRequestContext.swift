@@ -25,7 +25,10 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 
     /// Request bodies of the API are small; anything larger is refused with 413.
-    public var maxUploadSize: Int { 64 * 1024 }
+    public var maxUploadSize: Int { Self.uploadLimit }
+
+    /// The largest request body, in bytes.
+    static let uploadLimit = 64 * 1024
 
     /// JSON with ISO 8601 dates and sorted keys, so output is stable.
     public var responseEncoder: JSONEncoder { Self.makeResponseEncoder() }

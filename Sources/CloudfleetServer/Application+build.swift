@@ -97,10 +97,14 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         secureCookies: configuration.servesTLS, clock: dependencies.clock
     ).addRoutes(to: router)
 
+    let serverName = "cloudfleet"
+    // Reviews answered from the caches on the event loop, with what the router's middleware and Hummingbird add.
+    let reviewFastPath = TokenReviewFastPath.Dependencies(
+        controller: tokenReview, logger: logger, metrics: metrics, serverName: serverName, maxBodySize: AppRequestContext.uploadLimit)
     var app = Application(
         responder: tokenReview.responder(over: router.buildResponder(), middlewares: router.middlewares),
-        server: try TLSFiles.serverBuilder(configuration),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cloudfleet"),
+        server: try TLSFiles.serverBuilder(configuration) { [TokenReviewFastPath(reviewFastPath)] },
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         logger: logger)
     app.addServices(usage)
     if let feed = dependencies.store as? any ChangeFeed {

@@ -22,11 +22,18 @@ import _CryptoExtras
         return Cluster(id: id, credential: try await client.issueWebhookCredential(world.admin.basic, cluster: id))
     }
 
+    /// A world whose tests go through the router (`served` false) or a real socket, where a review whose facts are
+    /// all cached is answered by `TokenReviewFastPath` instead: every verdict below must come out the same both ways.
+    private static func world(served: Bool, now: @escaping @Sendable () -> Date = { Date() }) async throws -> TestWorld {
+        let world = try await TestWorld.make(now: now)
+        return served ? world.served() : world
+    }
+
     // MARK: Verdicts
 
-    @Test(arguments: [Kube.v1, Kube.v1beta1])
-    func aValidClusterTokenIsTheTokensKubernetesUser(_ apiVersion: String) async throws {
-        let world = try await TestWorld.make()
+    @Test(arguments: [Kube.v1, Kube.v1beta1], [false, true])
+    func aValidClusterTokenIsTheTokensKubernetesUser(_ apiVersion: String, served: Bool) async throws {
+        let world = try await Self.world(served: served)
         try await world.test { client in
             let cluster = try await Self.cluster(client, world)
             for (caller, group, name) in [(world.admin, Kube.administrators, "Administrator"), (world.user, Kube.users, "User")] {
@@ -54,8 +61,8 @@ import _CryptoExtras
         }
     }
 
-    @Test func theCurrentRoleDecidesTheGroup() async throws {
-        let world = try await TestWorld.make()
+    @Test(arguments: [false, true]) func theCurrentRoleDecidesTheGroup(served: Bool) async throws {
+        let world = try await Self.world(served: served)
         try await world.test { client in
             let cluster = try await Self.cluster(client, world)
             let ci = try await client.createToken(world.admin, name: "ci", role: "User")
@@ -95,9 +102,9 @@ import _CryptoExtras
 
     // MARK: Refusals
 
-    @Test func revocationAppliesAtTheNextReview() async throws {
+    @Test(arguments: [false, true]) func revocationAppliesAtTheNextReview(served: Bool) async throws {
         let clock = TestClock()
-        let world = try await TestWorld.make(now: clock.function)
+        let world = try await Self.world(served: served, now: clock.function)
         try await world.test { client in
             let cluster = try await Self.cluster(client, world)
             func verdict(_ token: String) async throws -> Verdict {
@@ -127,8 +134,8 @@ import _CryptoExtras
         }
     }
 
-    @Test func aTokenForOneClusterIsRefusedByAnother() async throws {
-        let world = try await TestWorld.make()
+    @Test(arguments: [false, true]) func aTokenForOneClusterIsRefusedByAnother(served: Bool) async throws {
+        let world = try await Self.world(served: served)
         try await world.test { client in
             let first = try await Self.cluster(client, world, name: "first")
             let second = try await Self.cluster(client, world, name: "second")
@@ -152,8 +159,8 @@ import _CryptoExtras
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
     ]
 
-    @Test func garbageAndForgeriesArePlainRefusals() async throws {
-        let world = try await TestWorld.make()
+    @Test(arguments: [false, true]) func garbageAndForgeriesArePlainRefusals(served: Bool) async throws {
+        let world = try await Self.world(served: served)
         try await world.test { client in
             let cluster = try await Self.cluster(client, world)
             let clusterID = try #require(ClusterID(cluster.id))
@@ -235,8 +242,8 @@ import _CryptoExtras
 
     // MARK: The caller
 
-    @Test func onlyThisClustersCurrentCredentialMayCall() async throws {
-        let world = try await TestWorld.make()
+    @Test(arguments: [false, true]) func onlyThisClustersCurrentCredentialMayCall(served: Bool) async throws {
+        let world = try await Self.world(served: served)
         try await world.test { client in
             let cluster = try await Self.cluster(client, world)
             let other = try await Self.cluster(client, world, name: "other")
@@ -299,8 +306,8 @@ import _CryptoExtras
         #"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":"token"}"#,
     ]
 
-    @Test func malformedReviewsAreBadRequests() async throws {
-        let world = try await TestWorld.make()
+    @Test(arguments: [false, true]) func malformedReviewsAreBadRequests(served: Bool) async throws {
+        let world = try await Self.world(served: served)
         try await world.test { client in
             let cluster = try await Self.cluster(client, world)
             for body in Self.badBodies {

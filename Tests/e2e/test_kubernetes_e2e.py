@@ -30,6 +30,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import stat
 import subprocess
 import time
@@ -698,6 +700,83 @@ def test_token_review_with_the_kubernetes_client_models(api_version, server, boo
     go_style = http("POST", cluster["token_review_url"], json=raw, headers={"Authorization": f"Bearer {credential}"},
                     verify=server.verify)
     assert reviewed_user(go_style, api_version).username == viewer.username
+
+
+def raw_connection(server: ServerProcess) -> socket.socket:
+    """One TLS connection to the server, with Nagle off so that each `sendall` leaves at once."""
+    context = ssl.create_default_context(cafile=str(server.tls.ca))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return context.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def read_answers(stream, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """`count` HTTP/1.1 answers read one after the other from a connection (each with a Content-Length)."""
+    answers = []
+    for _ in range(count):
+        status_line = stream.readline()
+        assert status_line.startswith(b"HTTP/1.1 "), status_line
+        headers: dict[str, str] = {}
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        answers.append((int(status_line.split()[1]), headers, stream.read(int(headers["content-length"]))))
+    return answers
+
+
+def test_pipelined_reviews_are_answered_in_order(server, bootstrap):
+    """Reviews answered from the caches on the event loop and requests that go through the router, pipelined on one
+    connection, are answered in the order they were sent, each with its own answer."""
+    cluster = new_cluster(server, bootstrap)
+    credential = webhook_credential(server, bootstrap, cluster["id"])
+    viewer = new_token(server, bootstrap, "User")
+    token = cluster_token(server, viewer, cluster["id"])
+    assert reviewed_user(review(server, cluster, credential, token)).username == viewer.username  # fills the caches
+    path = urlsplit(cluster["token_review_url"]).path
+
+    def review_request(api_version: str, reviewed: str) -> bytes:
+        body = json.dumps(kube_models.token_review(reviewed, api_version=api_version)).encode()
+        return (f"POST {path} HTTP/1.1\r\nHost: cloudfleet\r\nAuthorization: Bearer {credential}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+    health = b"GET /healthz HTTP/1.1\r\nHost: cloudfleet\r\n\r\n"
+    unknown = cluster_token(server, bootstrap, cluster["id"])  # not reviewed yet: its signature is checked by the router
+    sequence = [
+        (review_request(V1, token), (V1, viewer.username)),
+        (health, None),
+        (review_request(V1BETA1, token), (V1BETA1, viewer.username)),
+        (review_request(V1, "garbage"), (V1, None)),
+        (review_request(V1BETA1, unknown), (V1BETA1, "service-account-" + bootstrap.id.lower())),
+        (review_request(V1, token), (V1, viewer.username)),
+        (health, None),
+        (review_request(V1BETA1, token), (V1BETA1, viewer.username)),
+    ]
+    with raw_connection(server) as connection, connection.makefile("rb") as stream:
+        connection.sendall(b"".join(request for request, _ in sequence))
+        answers = read_answers(stream, len(sequence))
+        # A review whose head and body arrive apart, then the same in three pieces.
+        for pieces in ((1,), (1, 200)):
+            request = review_request(V1, token)
+            head_end = request.index(b"\r\n\r\n") + 4
+            cuts = [0, head_end, *(head_end + cut for cut in pieces[1:]), len(request)]
+            for start, end in zip(cuts, cuts[1:]):
+                connection.sendall(request[start:end])
+            answers += read_answers(stream, 1)
+            sequence.append((request, (V1, viewer.username)))
+    request_ids = set()
+    for (_, expected), (status, headers, body) in zip(sequence, answers, strict=True):
+        assert status == 200, body
+        request_ids.add(headers["x-request-id"])
+        if expected is None:
+            assert body == b"ok\n", body
+            continue
+        api_version, username = expected
+        answer = json.loads(body)
+        assert answer["apiVersion"] == api_version, answer
+        assert answer["status"]["authenticated"] is (username is not None), answer
+        if username is not None:
+            assert answer["status"]["user"]["username"] == username, answer
+    assert len(request_ids) == len(sequence), "each answer has a request ID of its own"
 
 
 # =================================================================================================================

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 import NIOSSL
 
 /// Reads the TLS files of `--tls-cert`, `--tls-key` and `--tls-ca`, failing at start with a message that names
@@ -12,11 +13,15 @@ public enum TLSFiles {
         public let description: String
     }
 
-    /// Plain HTTP/1.1, or HTTPS when a certificate is configured.
-    static func serverBuilder(_ configuration: ServerConfiguration) throws -> HTTPServerBuilder {
+    /// Plain HTTP/1.1, or HTTPS when a certificate is configured, with `channelHandlers` (made anew for each
+    /// connection) after the HTTP parser.
+    static func serverBuilder(
+        _ configuration: ServerConfiguration, channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
+    ) throws -> HTTPServerBuilder {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: channelHandlers()))
         switch (configuration.tlsCertificatePath, configuration.tlsKeyPath) {
         case (nil, nil):
-            return .http1()
+            return http1
         case (let certificatePath?, let keyPath?):
             let chain: [NIOSSLCertificate]
             do {
@@ -36,7 +41,7 @@ public enum TLSFiles {
             // On shutdown, wait briefly for the peer's close_notify: idle keep-alive clients (a kube-apiserver holds
             // its webhook connection open) would otherwise delay every stop by NIOSSL's default 5 s.
             tls.shutdownTimeout = .milliseconds(500)
-            return try .tls(.http1(), tlsConfiguration: tls)
+            return try .tls(http1, tlsConfiguration: tls)
         default:
             throw Failure(description: "--tls-cert and --tls-key go together: give both or neither")
         }

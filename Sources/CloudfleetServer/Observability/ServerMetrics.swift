@@ -34,6 +34,7 @@ final class ServerMetrics: Sendable {
     private let cacheHits: Counter
     private let cacheMisses: Counter
     private let storeErrors: Counter
+    private let reviewsFromCaches: Counter
     private let latency = Mutex<[String: DurationHistogram]>([:])
     private let tokensByRole: [Role: Gauge]
 
@@ -57,6 +58,10 @@ final class ServerMetrics: Sendable {
         cacheHits = registry.makeCounter(descriptor: cache, labels: [("result", "hit")])
         cacheMisses = registry.makeCounter(descriptor: cache, labels: [("result", "miss")])
         storeErrors = registry.makeCounter(descriptor: Self.name("store_errors", "total", "Requests that failed because the store did."))
+        reviewsFromCaches = registry.makeCounter(
+            descriptor: Self.name(
+                "token_reviews_from_caches", "total",
+                "TokenReviews answered on the event loop from this node's caches; the others went through the router."))
         var tokensByRole: [Role: Gauge] = [:]
         for role in Role.allCases {
             tokensByRole[role] = registry.makeGauge(
@@ -73,6 +78,11 @@ final class ServerMetrics: Sendable {
         // Found by position rather than by a key built per request: this runs on every authentication.
         guard let pathIndex = Self.paths.firstIndex(of: path), let outcomeIndex = Self.outcomes.firstIndex(of: outcome) else { return }
         authentications[pathIndex * Self.outcomes.count + outcomeIndex].increment()
+    }
+
+    /// A TokenReview answered by `TokenReviewFastPath` (also counted as an authentication and a request).
+    func reviewAnsweredFromCaches() {
+        reviewsFromCaches.increment()
     }
 
     func cacheLookup(hit: Bool) {
