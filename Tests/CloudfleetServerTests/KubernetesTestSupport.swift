@@ -4,6 +4,7 @@ import CloudfleetStoreSQLite
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import NIOCore
 import Synchronization
 
 @testable import CloudfleetServer
@@ -162,10 +163,20 @@ extension TestClientProtocol {
     }
 
     /// Posts a TokenReview for `token` to `cluster`'s webhook with `credential` (none if `nil`).
+    ///
+    /// Served on a socket, the review goes over a connection of its own, as a kube-apiserver's do: the webhook's
+    /// fast path (`TokenReviewFastPath`) stays only on connections that open with a review.
     func review(cluster: String, credential: String?, token: String, apiVersion: String = Kube.v1) async throws -> Reply {
-        let auth: HTTPFields = credential.map { Credentials.bearerHeader($0) } ?? [:]
-        return try await send(
-            .post, "/v1/clusters/\(cluster)/tokenreview", auth: auth, json: try Kube.tokenReview(token, apiVersion: apiVersion))
+        var headers: HTTPFields = credential.map { Credentials.bearerHeader($0) } ?? [:]
+        let path = "/v1/clusters/\(cluster)/tokenreview"
+        let body = try Kube.tokenReview(token, apiVersion: apiVersion)
+        guard let port else { return try await send(.post, path, auth: headers, json: body) }
+        headers[.contentType] = "application/json"
+        let request = TestClient.Request(path, method: .post, authority: "localhost", headers: headers, body: ByteBuffer(string: body))
+        return try await TestClient.withClient(host: "localhost", port: port) { client in
+            let response = try await client.execute(request)
+            return Reply(status: response.head.status, headers: response.head.headerFields, body: response.body ?? ByteBuffer())
+        }
     }
 
     /// The verdict of `cluster`'s webhook on `token`.

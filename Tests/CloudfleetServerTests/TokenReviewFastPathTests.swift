@@ -241,4 +241,20 @@ import Testing
         try await world.store.close()
         try? FileManager.default.removeItem(at: world.directory)
     }
+
+    @Test func aConnectionThatOpensWithAnotherRequestLosesTheHandler() async throws {
+        let world = try await TestWorld.make()
+        let channel = try await Self.channel(world)
+        try channel.writeInbound(Self.head(.get, "/v1/tokens/self"))
+        #expect(try Self.passedOn(channel) == [Self.head(.get, "/v1/tokens/self")])
+        #expect(throws: ChannelPipelineError.self) { try channel.pipeline.syncOperations.handler(type: TokenReviewFastPath.self) }
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        try Self.answer(channel)
+        // A review on it now goes straight on: nothing is held or answered before the router.
+        try channel.writeInbound(Self.head())
+        #expect(try Self.passedOn(channel) == [.end(nil), Self.head()])
+        _ = try channel.finish()
+        try await world.store.close()
+        try? FileManager.default.removeItem(at: world.directory)
+    }
 }

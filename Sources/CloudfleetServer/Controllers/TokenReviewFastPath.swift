@@ -18,6 +18,7 @@ import NIOHTTPTypes
 /// arrived: another route, a cache miss, a refused caller, a malformed review, a `Connection` field other than
 /// `keep-alive`, an `Expect` field, a body over the API's limit, a connection that is shutting down. While
 /// Hummingbird owes an answer on the connection, every later request goes to it too, so answers keep their order.
+/// On a connection whose first request is not a review (an API client's) the handler removes itself at once.
 final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -45,6 +46,8 @@ final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests passed to Hummingbird whose answer has not been written to its end yet.
     private var owedAnswers = 0
     private var quiescing = false
+    /// Whether the connection has sent a request yet.
+    private var sawRequest = false
     /// The peer's address as the audit and last-use records write it, found at the first review.
     private var sourceIP: String?
 
@@ -56,11 +59,16 @@ final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapInboundIn(data)
         switch (state, part) {
         case (.passing, .head(let head)):
+            let first = !sawRequest
+            sawRequest = true
             if let clusterID = reviewClusterID(head) {
                 state = .holding(head: head, clusterID: clusterID, body: context.channel.allocator.buffer(capacity: 0), start: .now)
             } else {
                 owedAnswers += 1
                 context.fireChannelRead(data)
+                // A connection that opens with anything but a review is an API client's, not an API server's calling
+                // its webhook: the handler leaves it, so that the API's requests do not pass through it.
+                if first { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
             }
         case (.holding(let head, let clusterID, var body, let start), .body(var chunk)):
             guard body.readableBytes + chunk.readableBytes <= dependencies.maxBodySize else {
