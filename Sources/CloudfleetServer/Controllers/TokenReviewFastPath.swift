@@ -149,10 +149,11 @@ final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
     }
 
-    /// The per-request logger Hummingbird would give the request: the server's, with a new request ID.
+    /// The per-request logger Hummingbird would give the request: the server's, with a new request ID (formatted
+    /// once here, for the log line and the `X-Request-ID` field alike).
     private func requestLogger() -> Logger {
         var logger = dependencies.logger
-        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+        logger[metadataKey: "hb.request.id"] = .string(RequestID().description)
         return logger
     }
 
