@@ -147,6 +147,17 @@ import Testing
         return EmbeddedChannel(handler: handler)
     }
 
+    /// Runs `body` with the handler on an embedded channel (see `channel(_:)`), then cleans up.
+    private static func withChannel(_ body: (EmbeddedChannel) throws -> Void) async throws {
+        let world = try await TestWorld.make()
+        let channel = try await channel(world)
+        let outcome = Result { try body(channel) }
+        _ = try? channel.finish()
+        try await world.store.close()
+        try? FileManager.default.removeItem(at: world.directory)
+        try outcome.get()
+    }
+
     private static let reviewPath = "/v1/clusters/\(ClusterID.generate())/tokenreview"
 
     private static func head(_ method: HTTPRequest.Method = .post, _ path: String = reviewPath, _ fields: HTTPFields = [:]) -> HTTPRequestPart {
@@ -168,93 +179,84 @@ import Testing
     }
 
     @Test func requestsItCannotAnswerArePassedOnWholeAndInOrder() async throws {
-        let world = try await TestWorld.make()
-        let channel = try await Self.channel(world)
-        let body = ByteBuffer(string: try Kube.tokenReview("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))
-        // A review is held to its end (its body in one part), then passed on, as nothing about it is cached.
-        for part in [Self.head(), HTTPRequestPart.body(ByteBuffer(string: "{")), .body(ByteBuffer(string: "}"))] {
-            try channel.writeInbound(part)
+        try await Self.withChannel { channel in
+            let body = ByteBuffer(string: try Kube.tokenReview("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))
+            // A review is held to its end (its body in one part), then passed on, as nothing about it is cached.
+            for part in [Self.head(), HTTPRequestPart.body(ByteBuffer(string: "{")), .body(ByteBuffer(string: "}"))] {
+                try channel.writeInbound(part)
+            }
+            #expect(try Self.passedOn(channel).isEmpty)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try Self.passedOn(channel) == [Self.head(), .body(ByteBuffer(string: "{}")), .end(nil)])
+            // Until Hummingbird has answered it, every later request goes on as it comes, so answers keep their order.
+            let pipelined: [HTTPRequestPart] = [Self.head(.get, "/healthz"), .end(nil), Self.head(), .body(body), .end(nil)]
+            for part in pipelined {
+                try channel.writeInbound(part)
+                #expect(try Self.passedOn(channel) == [part])
+            }
+            #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil, "nothing was answered here")
+            // Three answers are owed; after two of them a review still goes on at once, after all of them it is held.
+            try Self.answer(channel)
+            try Self.answer(channel)
+            try channel.writeInbound(Self.head())
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try Self.passedOn(channel) == [Self.head(), .end(nil)])
+            try Self.answer(channel)
+            try Self.answer(channel)
+            try channel.writeInbound(Self.head())
+            #expect(try Self.passedOn(channel).isEmpty)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try Self.passedOn(channel) == [Self.head(), .end(nil)])
         }
-        #expect(try Self.passedOn(channel).isEmpty)
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        #expect(try Self.passedOn(channel) == [Self.head(), .body(ByteBuffer(string: "{}")), .end(nil)])
-        // Until Hummingbird has answered it, every later request goes on as it comes, so answers keep their order.
-        let pipelined: [HTTPRequestPart] = [Self.head(.get, "/healthz"), .end(nil), Self.head(), .body(body), .end(nil)]
-        for part in pipelined {
-            try channel.writeInbound(part)
-            #expect(try Self.passedOn(channel) == [part])
-        }
-        #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil, "nothing was answered here")
-        // Three answers are owed; after two of them a review still goes on at once, after all of them it is held.
-        try Self.answer(channel)
-        try Self.answer(channel)
-        try channel.writeInbound(Self.head())
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        #expect(try Self.passedOn(channel) == [Self.head(), .end(nil)])
-        try Self.answer(channel)
-        try Self.answer(channel)
-        try channel.writeInbound(Self.head())
-        #expect(try Self.passedOn(channel).isEmpty)
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        #expect(try Self.passedOn(channel) == [Self.head(), .end(nil)])
-        _ = try channel.finish()
-        try await world.store.close()
-        try? FileManager.default.removeItem(at: world.directory)
     }
 
     @Test func aReviewIsHeldOnlyUntilItIsClearItGoesOn() async throws {
-        let world = try await TestWorld.make()
-        let channel = try await Self.channel(world)
-        // Past the body limit, what was held goes on, and the rest follows as it comes.
-        try channel.writeInbound(Self.head())
-        let big = ByteBuffer(repeating: UInt8(ascii: "e"), count: 40_000)
-        try channel.writeInbound(HTTPRequestPart.body(big))
-        #expect(try Self.passedOn(channel).isEmpty)
-        try channel.writeInbound(HTTPRequestPart.body(big))
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        #expect(try Self.passedOn(channel) == [Self.head(), .body(big), .body(big), .end(nil)])
-        try Self.answer(channel)
-
-        // `Connection: close`, `Expect`, another method and a query go on at once.
-        for head in [
-            Self.head(.post, Self.reviewPath, [.connection: "close"]), Self.head(.post, Self.reviewPath, [.expect: "100-continue"]),
-            Self.head(.put), Self.head(.post, Self.reviewPath + "?x=1"),
-        ] {
-            try channel.writeInbound(head)
-            #expect(try Self.passedOn(channel) == [head])
+        try await Self.withChannel { channel in
+            // Past the body limit, what was held goes on, and the rest follows as it comes.
+            try channel.writeInbound(Self.head())
+            let big = ByteBuffer(repeating: UInt8(ascii: "e"), count: 40_000)
+            try channel.writeInbound(HTTPRequestPart.body(big))
+            #expect(try Self.passedOn(channel).isEmpty)
+            try channel.writeInbound(HTTPRequestPart.body(big))
             try channel.writeInbound(HTTPRequestPart.end(nil))
-            #expect(try Self.passedOn(channel) == [.end(nil)])
+            #expect(try Self.passedOn(channel) == [Self.head(), .body(big), .body(big), .end(nil)])
             try Self.answer(channel)
-        }
 
-        // A server shutting down: a held review goes on, and so does every later one.
-        let keepAlive = Self.head(.post, Self.reviewPath, [.connection: "keep-alive"])
-        try channel.writeInbound(keepAlive)
-        #expect(try Self.passedOn(channel).isEmpty)
-        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        #expect(try Self.passedOn(channel) == [keepAlive])
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        try Self.answer(channel)
-        try channel.writeInbound(Self.head())
-        #expect(try Self.passedOn(channel) == [.end(nil), Self.head()])
-        _ = try channel.finish()
-        try await world.store.close()
-        try? FileManager.default.removeItem(at: world.directory)
+            // `Connection: close`, `Expect`, another method and a query go on at once.
+            for head in [
+                Self.head(.post, Self.reviewPath, [.connection: "close"]), Self.head(.post, Self.reviewPath, [.expect: "100-continue"]),
+                Self.head(.put), Self.head(.post, Self.reviewPath + "?x=1"),
+            ] {
+                try channel.writeInbound(head)
+                #expect(try Self.passedOn(channel) == [head])
+                try channel.writeInbound(HTTPRequestPart.end(nil))
+                #expect(try Self.passedOn(channel) == [.end(nil)])
+                try Self.answer(channel)
+            }
+
+            // A server shutting down: a held review goes on, and so does every later one.
+            let keepAlive = Self.head(.post, Self.reviewPath, [.connection: "keep-alive"])
+            try channel.writeInbound(keepAlive)
+            #expect(try Self.passedOn(channel).isEmpty)
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            #expect(try Self.passedOn(channel) == [keepAlive])
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            try Self.answer(channel)
+            try channel.writeInbound(Self.head())
+            #expect(try Self.passedOn(channel) == [.end(nil), Self.head()])
+        }
     }
 
     @Test func aConnectionThatOpensWithAnotherRequestLosesTheHandler() async throws {
-        let world = try await TestWorld.make()
-        let channel = try await Self.channel(world)
-        try channel.writeInbound(Self.head(.get, "/v1/tokens/self"))
-        #expect(try Self.passedOn(channel) == [Self.head(.get, "/v1/tokens/self")])
-        #expect(throws: ChannelPipelineError.self) { try channel.pipeline.syncOperations.handler(type: TokenReviewFastPath.self) }
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        try Self.answer(channel)
-        // A review on it now goes straight on: nothing is held or answered before the router.
-        try channel.writeInbound(Self.head())
-        #expect(try Self.passedOn(channel) == [.end(nil), Self.head()])
-        _ = try channel.finish()
-        try await world.store.close()
-        try? FileManager.default.removeItem(at: world.directory)
+        try await Self.withChannel { channel in
+            try channel.writeInbound(Self.head(.get, "/v1/tokens/self"))
+            #expect(try Self.passedOn(channel) == [Self.head(.get, "/v1/tokens/self")])
+            #expect(throws: ChannelPipelineError.self) { try channel.pipeline.syncOperations.handler(type: TokenReviewFastPath.self) }
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            try Self.answer(channel)
+            // A review on it now goes straight on: nothing is held or answered before the router.
+            try channel.writeInbound(Self.head())
+            #expect(try Self.passedOn(channel) == [.end(nil), Self.head()])
+        }
     }
 }
