@@ -1,4 +1,5 @@
 import CloudfleetAPI
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -6,9 +7,14 @@ extension JSONWritable {
     /// A 200 answer with the value's JSON, with the headers Hummingbird's `JSONEncoder` path sets.
     func jsonResponse() -> Response {
         let bytes = jsonBytes
-        return Response(
-            status: .ok, headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(bytes.count)],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: .ok, headers: .json(length: bytes.count), body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+extension HTTPFields {
+    /// `Content-Type` and `Content-Length` of a JSON body of `length` bytes, as Hummingbird's encoder sets them.
+    static func json(length: Int) -> HTTPFields {
+        [.contentType: "application/json; charset=utf-8", .contentLength: String(length)]
     }
 }
 

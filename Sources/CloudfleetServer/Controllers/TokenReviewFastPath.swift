@@ -164,20 +164,15 @@ final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     ) {
         let bytes = answer.jsonBytes
         let requestID = logger[metadataKey: "hb.request.id"]?.description ?? ""
-        let elapsed = ContinuousClock.now - start
-        dependencies.metrics.request(route: TokenReviewController.path, method: "POST", status: 200, duration: elapsed)
+        RequestLogMiddleware.record(
+            method: .post, path: head.path ?? "", route: TokenReviewController.path, status: .ok, elapsed: .now - start, tokenID: nil,
+            logger: logger, metrics: dependencies.metrics)
         dependencies.metrics.reviewAnsweredFromCaches()
-        logger.info(
-            "request",
-            metadata: [
-                "method": "POST", "path": "\(head.path ?? "")", "status": "200", "duration_ms": "\(elapsed.milliseconds)",
-            ])
-        let response = HTTPResponse(
-            status: .ok,
-            headerFields: [
-                .contentType: "application/json; charset=utf-8", .contentLength: String(bytes.count), .requestID: requestID,
-                .date: HTTPDate.now, .server: dependencies.serverName,
-            ])
+        var fields = HTTPFields.json(length: bytes.count)
+        fields[.requestID] = requestID
+        fields[.date] = HTTPDate.now
+        fields[.server] = dependencies.serverName
+        let response = HTTPResponse(status: .ok, headerFields: fields)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: bytes))), promise: nil)
         context.write(wrapOutboundOut(.end(nil)), promise: nil)

@@ -1,3 +1,4 @@
+import CloudfleetCore
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -13,23 +14,31 @@ struct RequestLogMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         var response = try await next(request, context)
-        let elapsed = ContinuousClock.now - start
-        // Any token is a valid HTTP method: those the API does not use are counted together, so that clients cannot
-        // make the server keep ever more series.
-        let method: String
-        switch request.method {
-        case .get, .head, .post, .put, .patch, .delete, .options: method = request.method.rawValue
-        default: method = "other"
-        }
-        metrics.request(route: context.endpointPath ?? "unmatched", method: method, status: Int(response.status.code), duration: elapsed)
-        var metadata: Logger.Metadata = [
-            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
-            "duration_ms": "\(elapsed.milliseconds)",
-        ]
-        if let tokenID = context.requestLog.tokenID { metadata["token_id"] = "\(tokenID)" }
-        context.logger.info("request", metadata: metadata)
+        Self.record(
+            method: request.method, path: request.uri.path, route: context.endpointPath ?? "unmatched", status: response.status,
+            elapsed: ContinuousClock.now - start, tokenID: context.requestLog.tokenID, logger: context.logger, metrics: metrics)
         response.headers[.requestID] = context.id
         return response
+    }
+
+    /// The request's log line and duration metric; also written by `TokenReviewFastPath` for the reviews it answers.
+    static func record(
+        method: HTTPRequest.Method, path: String, route: String, status: HTTPResponse.Status, elapsed: Duration, tokenID: TokenID?,
+        logger: Logger, metrics: ServerMetrics
+    ) {
+        // Any token is a valid HTTP method: those the API does not use are counted together, so that clients cannot
+        // make the server keep ever more series.
+        let label: String
+        switch method {
+        case .get, .head, .post, .put, .patch, .delete, .options: label = method.rawValue
+        default: label = "other"
+        }
+        metrics.request(route: route, method: label, status: Int(status.code), duration: elapsed)
+        var metadata: Logger.Metadata = [
+            "method": "\(method)", "path": "\(path)", "status": "\(status.code)", "duration_ms": "\(elapsed.milliseconds)",
+        ]
+        if let tokenID { metadata["token_id"] = "\(tokenID)" }
+        logger.info("request", metadata: metadata)
     }
 }
 
