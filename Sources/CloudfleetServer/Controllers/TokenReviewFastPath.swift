@@ -131,15 +131,16 @@ final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func reviewClusterID(_ head: HTTPRequest) -> Substring? {
         guard owedAnswers == 0, !quiescing, head.method == .post, let path = head.path,
             let clusterID = TokenReviewController.clusterID(inPath: path),
-            head.headerFields[.expect] == nil, Self.keepsConnection(head.headerFields[values: .connection])
+            head.headerFields[.expect] == nil, Self.keepsConnection(head.headerFields[.connection])
         else { return nil }
         return clusterID
     }
 
-    /// Whether the `Connection` fields leave the connection as it is: none, or `keep-alive` (which HTTP/1.1 clients
-    /// such as Python's send). `close`, `upgrade` and anything else are Hummingbird's to handle.
-    private static func keepsConnection(_ values: [String]) -> Bool {
-        values.allSatisfy { $0.utf8.count == 10 && $0.lowercased() == "keep-alive" }
+    /// Whether the `Connection` field leaves the connection as it is: absent, or `keep-alive` (which HTTP/1.1 clients
+    /// such as Python's send). `close`, `upgrade` and anything else (several fields too) are Hummingbird's to handle.
+    private static func keepsConnection(_ value: String?) -> Bool {
+        guard let value else { return true }
+        return value.utf8.count == 10 && value.lowercased() == "keep-alive"
     }
 
     /// Passes a held request's head and body on to Hummingbird.
