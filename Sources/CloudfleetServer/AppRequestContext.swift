@@ -65,17 +65,12 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 }
 
-/// What the authentication middleware found. A reference, so that the context, which every middleware copies,
-/// carries one pointer rather than the token state's many fields.
-final class TokenAuthentication: Sendable {
+/// What the authentication middleware found. Small: the token state is a reference, so the context, which every
+/// middleware copies, carries one pointer for it.
+struct TokenAuthentication: Sendable {
     let verified: Authenticator.Verified
     /// How the request authenticated: `basic` or `bearer`.
     let credentialKind: AuthenticationGate.Credentials.Kind
-
-    init(verified: Authenticator.Verified, credentialKind: AuthenticationGate.Credentials.Kind) {
-        self.verified = verified
-        self.credentialKind = credentialKind
-    }
 }
 
 /// Facts for the request log line. A reference: the context is copied into each middleware, so what the

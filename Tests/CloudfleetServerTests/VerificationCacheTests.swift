@@ -53,8 +53,9 @@ import Testing
         #expect(cache.lookup(token.id).state == nil, "the stale row must not be cached")
         // A fill with a current epoch is kept.
         let (_, current) = cache.lookup(token.id)
-        cache.fill(TokenVerificationState(token), epoch: current)
-        #expect(cache.lookup(token.id).state == TokenVerificationState(token))
+        let state = TokenVerificationState(token)
+        cache.fill(state, epoch: current)
+        #expect(cache.lookup(token.id).state === state)
     }
 
     @Test func capacityIsBounded() throws {

@@ -1,3 +1,4 @@
+import CloudfleetCore
 import Foundation
 import JWTKit
 import Testing
@@ -16,7 +17,7 @@ import Testing
     let payload = "eyJzdWIiOiJuRll5VmR0ZzhLMWFEdWp3azNZRmgxIiwiZXhwIjoxODAwMDAzNjAwfQ"
     let signature = "MEUCIQDa7fQ1x5nN0jz3cQ0Yc9m2u1vJ6kG0q7a9sXrPl8w4bwIgYk2H3vW9sZ5p8bT1n6uQ4r7eX0c2jL5dA9fK3mN1oQ"
 
-    var token: String { "\(header).\(payload).\(signature)" }
+    var token: Substring { "\(header).\(payload).\(signature)" }
 
     func claims(expiringIn seconds: TimeInterval, subject: String = "a") -> Claims {
         Claims(exp: ExpirationClaim(value: now.addingTimeInterval(seconds)), subject: subject)
@@ -37,10 +38,11 @@ import Testing
         cache.insert(token, claims: claims(expiringIn: 60), now: now)
         var changedSignature = Array(signature)
         changedSignature[10] = changedSignature[10] == "A" ? "B" : "A"
-        let others = [
+        let others: [Substring] = [
             // The same signature over other claims: found by the signature, refused by the signed part.
             "\(header).eyJzdWIiOiJhZG1pbiJ9.\(signature)",
             "\(header).\(payload)x.\(signature)",
+            "\(header).\(payload).x.\(signature)",
             "\(header)\(payload).\(signature)",
             ".\(signature)",
             "\(header).\(payload).\(String(changedSignature))",
@@ -64,5 +66,38 @@ import Testing
         #expect(cache.count == 3)
         #expect(cache.lookup(token, now: now) != nil)
         #expect(cache.lookup("\(header).\(payload).sig3", now: now) != nil)
+    }
+}
+
+/// An access token's claims are read once, when its signature checks out; only the server's own forms pass.
+@Suite struct CheckedAccessTokenTests {
+    let tokenID = TokenID.generate()
+    let organizationID = OrganizationID.generate()
+
+    func claims(sub: String? = nil, org: String? = nil) -> AccessTokenClaims {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        return AccessTokenClaims(
+            iss: IssuerClaim(value: "https://cloudfleet.test"), sub: SubjectClaim(value: sub ?? tokenID.rawValue),
+            aud: AudienceClaim(value: ["cloudfleet-api"]), iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(900)),
+            jti: IDClaim(value: "j"), org: org ?? organizationID.description, role: "User", gen: 3)
+    }
+
+    @Test func theServersOwnClaimsAreRead() throws {
+        let checked = try #require(CheckedAccessToken(claims()))
+        #expect(checked.tokenID == tokenID)
+        #expect(checked.organizationID == organizationID)
+        #expect(checked.generation == 3)
+        #expect(checked.exp == claims().exp)
+    }
+
+    @Test(arguments: ["", "not-a-token-id", "service-account-x"])
+    func aSubjectThatIsNoTokenIDIsRefused(_ sub: String) {
+        #expect(CheckedAccessToken(claims(sub: sub)) == nil)
+    }
+
+    @Test func anOrganizationIDInAnotherFormIsRefused() {
+        // The server writes lower case; the string comparison this replaced refused anything else, and so does this.
+        #expect(CheckedAccessToken(claims(org: organizationID.description.uppercased())) == nil)
+        #expect(CheckedAccessToken(claims(org: "org")) == nil)
     }
 }

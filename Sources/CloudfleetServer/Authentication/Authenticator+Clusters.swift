@@ -50,7 +50,7 @@ extension Authenticator {
     /// its cluster token has not expired, and a role change shows in the next review.
     func verify(clusterToken token: String, for cluster: Cluster) async throws(ClusterFailure) -> Verified {
         let claims: ClusterTokenClaims
-        if let cached = verifiedClusterTokens.lookup(token, now: clock()) {
+        if let cached = verifiedClusterTokens.lookup(Substring(token), now: clock()) {
             claims = cached
         } else {
             // The cache holds verified tokens only: the shape is checked on a miss, before any parse.
@@ -62,7 +62,7 @@ extension Authenticator {
             } catch {
                 throw .invalid
             }
-            verifiedClusterTokens.insert(token, claims: claims, now: clock())
+            verifiedClusterTokens.insert(Substring(token), claims: claims, now: clock())
         }
         let id = try check(claims, for: cluster)
         let state: TokenVerificationState
@@ -80,7 +80,7 @@ extension Authenticator {
     /// signature or its state is not cached, for the full verification to decide. Never waits and never reads the
     /// store, so it may run on an event loop (`TokenReviewFastPath`).
     func verifyFromCaches(clusterToken token: String, for cluster: Cluster) -> Result<Verified, ClusterFailure>? {
-        guard let claims = verifiedClusterTokens.lookup(token, now: clock()) else { return nil }
+        guard let claims = verifiedClusterTokens.lookup(Substring(token), now: clock()) else { return nil }
         let id: TokenID
         do {
             id = try check(claims, for: cluster)
@@ -114,11 +114,12 @@ extension Authenticator {
         guard state.organizationID == cluster.organizationID, claims.organizationID == cluster.organizationID.description else {
             throw .otherOrganization
         }
+        let now = clock()
         let currentGeneration = state.secretGeneration == claims.secretGeneration
-        let previousGeneration = state.previousSecret?.generation == claims.secretGeneration && acceptsPrevious(state)
+        let previousGeneration = state.previousSecret?.generation == claims.secretGeneration && acceptsPrevious(state, at: now)
         guard currentGeneration || previousGeneration else { throw .staleGeneration }
         do {
-            try checkExpiry(state)
+            try checkExpiry(state, at: now)
         } catch {
             throw .expired
         }

@@ -25,7 +25,7 @@ struct Authenticator: Sendable {
     }
 
     /// A token whose credentials checked out, and which of its secrets was used.
-    struct Verified: Sendable, Equatable {
+    struct Verified: Sendable {
         let state: TokenVerificationState
         let slot: SecretSlot
 
@@ -52,31 +52,35 @@ struct Authenticator: Sendable {
 
     // MARK: Secrets
 
-    /// The current state of a token whose secret is `secret`: its current secret, or its previous one while a
-    /// regeneration's grace period keeps it. With `storeLookup` false only cached tokens are checked.
-    func verify(tokenID: TokenID, secret: TokenSecret, storeLookup: Bool = true) async throws -> Verified {
+    /// The current state of a token whose secret is `secret` at `now`: its current secret, or its previous one while
+    /// a regeneration's grace period keeps it. With `storeLookup` false only cached tokens are checked.
+    nonisolated(nonsending) func verify(tokenID: TokenID, secret: TokenSecret, at now: Date, storeLookup: Bool = true) async throws
+        -> Verified
+    {
         let state = try await currentState(of: tokenID, storeLookup: storeLookup)
         let slot: SecretSlot
         if hasher.verify(secret, against: state.secretDigest) {
             slot = .current
-        } else if let previous = state.previousSecret, hasher.verify(secret, against: previous.digest), acceptsPrevious(state) {
+        } else if let previous = state.previousSecret, hasher.verify(secret, against: previous.digest), acceptsPrevious(state, at: now) {
             slot = .previous
         } else {
             throw Failure.wrongSecret(state.id, state.organizationID)
         }
-        try checkExpiry(state)
+        try checkExpiry(state, at: now)
         return Verified(state: state, slot: slot)
     }
 
     /// Authenticates `Authorization: Basic base64(id:secret)` credentials given as ID and secret text.
-    func verify(tokenID rawID: String, secret rawSecret: String, storeLookup: Bool = true) async throws -> Verified {
+    nonisolated(nonsending) func verify(tokenID rawID: String, secret rawSecret: String, at now: Date, storeLookup: Bool = true) async throws
+        -> Verified
+    {
         // Foreign formats are refused before any lookup.
         guard let id = TokenID(rawID), let secret = try? TokenSecret(parsing: rawSecret) else { throw Failure.malformed }
-        return try await verify(tokenID: id, secret: secret, storeLookup: storeLookup)
+        return try await verify(tokenID: id, secret: secret, at: now, storeLookup: storeLookup)
     }
 
-    /// Whether the previous secret of `state` is still accepted now.
-    func acceptsPrevious(_ state: TokenVerificationState) -> Bool {
+    /// Whether the previous secret of `state` is still accepted at `now`.
+    func acceptsPrevious(_ state: TokenVerificationState, at now: Date) -> Bool {
         guard let previous = state.previousSecret else { return false }
         let local = usage.localUses(of: state.id)
         // This node's uses are kept per token, not per secret: those from before the rotation were of the secrets
@@ -84,7 +88,7 @@ struct Authenticator: Sendable {
         let sinceRotation = { (use: Date?) in use.flatMap { $0 > state.secretRotatedAt ? $0 : nil } }
         return rotation.accepts(
             previous, rotatedAt: state.secretRotatedAt, currentLastUsedAt: latest(state.secretLastUsedAt, sinceRotation(local.current)),
-            previousLastUsedAt: latest(previous.lastUsedAt, sinceRotation(local.previous)), now: clock())
+            previousLastUsedAt: latest(previous.lastUsedAt, sinceRotation(local.previous)), now: now)
     }
 
     private func latest(_ lhs: Date?, _ rhs: Date?) -> Date? {
@@ -111,55 +115,53 @@ struct Authenticator: Sendable {
         return (token, Int(accessTokenLifetime))
     }
 
-    /// The current state of the token behind a Bearer access token, if the access token is valid now.
-    func verify(accessToken: String, storeLookup: Bool = true) async throws -> Verified {
-        let now = clock()
-        let claims: AccessTokenClaims
+    /// The current state of the token behind a Bearer access token, if the access token is valid at `now`.
+    nonisolated(nonsending) func verify(accessToken: Substring, at now: Date, storeLookup: Bool = true) async throws -> Verified {
+        let checked: CheckedAccessToken
         if let cached = verifiedAccessTokens.lookup(accessToken, now: now) {
-            claims = cached
+            checked = cached
         } else {
             // Only the cache holds exactly this token, so the shape is checked on a miss, before any parse.
             guard Self.hasJWTShape(accessToken) else { throw Failure.malformed }
+            let claims: AccessTokenClaims
             do {
-                claims = try await signingKeys.current.keys.verify(accessToken, as: AccessTokenClaims.self)
+                claims = try await signingKeys.current.keys.verify(String(accessToken), as: AccessTokenClaims.self)
                 try claims.aud.verifyIntendedAudience(includes: audience)
             } catch {
                 throw Failure.invalidAccessToken
             }
-            guard claims.iss.value == issuer else { throw Failure.invalidAccessToken }
-            verifiedAccessTokens.insert(accessToken, claims: claims, now: now)
+            guard claims.iss.value == issuer, let verified = CheckedAccessToken(claims) else { throw Failure.invalidAccessToken }
+            verifiedAccessTokens.insert(accessToken, claims: verified, now: now)
+            checked = verified
         }
-        guard claims.exp.value > now else { throw Failure.invalidAccessToken }
-        guard let id = TokenID(claims.sub.value) else { throw Failure.invalidAccessToken }
-        let state = try await currentState(of: id, storeLookup: storeLookup)
-        guard state.organizationID.description == claims.org else { throw Failure.invalidAccessToken }
+        guard checked.exp.value > now else { throw Failure.invalidAccessToken }
+        let state = try await currentState(of: checked.tokenID, storeLookup: storeLookup)
+        guard state.organizationID == checked.organizationID else { throw Failure.invalidAccessToken }
         let slot: SecretSlot
-        if state.secretGeneration == claims.gen {
+        if state.secretGeneration == checked.generation {
             slot = .current
-        } else if let previous = state.previousSecret, previous.generation == claims.gen, acceptsPrevious(state) {
+        } else if let previous = state.previousSecret, previous.generation == checked.generation, acceptsPrevious(state, at: now) {
             slot = .previous
         } else {
             throw Failure.staleGeneration
         }
-        try checkExpiry(state)
+        try checkExpiry(state, at: now)
         return Verified(state: state, slot: slot)
     }
 
     /// Whether `token` can be a compact JWS at all: under 4 KiB, with exactly two dots. Checked over the bytes at
     /// once, before any parse.
-    static func hasJWTShape(_ token: String) -> Bool {
-        var token = token
-        return token.withUTF8 { bytes in
-            guard bytes.count < 4096 else { return false }
-            var dots = 0
-            for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
-            return dots == 2
-        }
+    static func hasJWTShape(_ token: some StringProtocol) -> Bool {
+        let bytes = token.utf8
+        guard bytes.count < 4096 else { return false }
+        var dots = 0
+        for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
+        return dots == 2
     }
 
     // MARK: State
 
-    func currentState(of id: TokenID, storeLookup: Bool = true) async throws -> TokenVerificationState {
+    nonisolated(nonsending) func currentState(of id: TokenID, storeLookup: Bool = true) async throws -> TokenVerificationState {
         let (cached, epoch) = cache.lookup(id)
         metrics.cacheLookup(hit: cached != nil)
         if let cached { return cached }
@@ -170,8 +172,8 @@ struct Authenticator: Sendable {
         return state
     }
 
-    func checkExpiry(_ state: TokenVerificationState) throws {
-        if let expiresAt = state.expiresAt, expiresAt <= clock() { throw Failure.expired(expiresAt) }
+    func checkExpiry(_ state: TokenVerificationState, at now: Date) throws {
+        if let expiresAt = state.expiresAt, expiresAt <= now { throw Failure.expired(expiresAt) }
     }
 }
 
@@ -180,11 +182,10 @@ protocol ExpiringClaims: Sendable {
     var exp: ExpirationClaim { get }
 }
 
-extension AccessTokenClaims: ExpiringClaims {}
 extension ClusterTokenClaims: ExpiringClaims {}
 
 /// Access tokens whose signature has been verified, kept until they expire.
-typealias AccessTokenCache = VerifiedTokenCache<AccessTokenClaims>
+typealias AccessTokenCache = VerifiedTokenCache<CheckedAccessToken>
 
 /// Cluster tokens presented to the TokenReview webhook whose signature has been verified.
 typealias ClusterTokenCache = VerifiedTokenCache<ClusterTokenClaims>

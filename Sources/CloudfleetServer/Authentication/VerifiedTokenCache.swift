@@ -30,7 +30,7 @@ final class VerifiedTokenCache<Claims: ExpiringClaims>: Sendable {
     }
 
     /// The claims of `token` if this token was verified and has not expired at `now`.
-    func lookup(_ token: String, now: Date) -> Claims? {
+    func lookup(_ token: Substring, now: Date) -> Claims? {
         var token = token
         return token.withUTF8 { bytes -> Claims? in
             // Verified tokens are under 4 KiB (`Authenticator.hasJWTShape`): a longer one is not searched for.
@@ -50,7 +50,7 @@ final class VerifiedTokenCache<Claims: ExpiringClaims>: Sendable {
     }
 
     /// Remembers that `token`, whose signature checked out, carries `claims`.
-    func insert(_ token: String, claims: Claims, now: Date) {
+    func insert(_ token: Substring, claims: Claims, now: Date) {
         var token = token
         token.withUTF8 { bytes in
             guard let (key, signedPart) = Self.split(bytes) else { return }
@@ -78,9 +78,23 @@ final class VerifiedTokenCache<Claims: ExpiringClaims>: Sendable {
 
     /// The SHA-256 of the signature (after the last dot) and the signed part before that dot.
     private static func split(_ token: UnsafeBufferPointer<UInt8>) -> (SHA256Digest, UnsafeBufferPointer<UInt8>)? {
-        guard let dot = token.lastIndex(of: UInt8(ascii: ".")) else { return nil }
+        guard let dot = lastDot(in: token) else { return nil }
         var hasher = SHA256()
         hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: token[(dot + 1)...])))
         return (hasher.finalize(), UnsafeBufferPointer(rebasing: token[..<dot]))
+    }
+
+    /// The index of the last `.` in `bytes`, found forward with `memchr` (Glibc offers no `memrchr` to Swift):
+    /// `lastIndex(of:)` steps back over a 342-byte signature one byte at a time, a tenth of a microsecond.
+    private static func lastDot(in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        var last: Int?
+        var start = 0
+        while start < bytes.count, let found = memchr(base + start, Int32(UInt8(ascii: ".")), bytes.count - start) {
+            let index = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
+            last = index
+            start = index + 1
+        }
+        return last
     }
 }

@@ -65,7 +65,7 @@ extension HTTPFields {
                 id: String(decoding: decoded[..<colon], as: UTF8.self), secret: String(decoding: decoded[(colon + 1)...], as: UTF8.self))
         }
         if utf8.starts(with: "Bearer ".utf8) {
-            return .bearer(String(Substring(utf8.dropFirst(7))))
+            return .bearer(Substring(utf8.dropFirst(7)))
         }
         return nil
     }
