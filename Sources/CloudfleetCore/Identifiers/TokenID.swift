@@ -28,21 +28,27 @@ public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Com
     }
 
     /// The ID lower-cased, the form the uniqueness constraint and Kubernetes use.
-    public var lowercased: String {
+    public var lowercased: String { lowercased(after: "") }
+
+    /// The Kubernetes user name of this token: `service-account-` and the lower-cased ID.
+    public var kubernetesUsername: String { lowercased(after: "service-account-") }
+
+    /// `prefix` and the lower-cased ID, written into one new string.
+    private func lowercased(after prefix: StaticString) -> String {
         // IDs are base62, so ASCII: lower-cased byte by byte, without `lowercased()`'s Unicode tables.
         var id = rawValue
         return id.withUTF8 { bytes in
-            String(unsafeUninitializedCapacity: bytes.count) { buffer in
-                for (index, byte) in bytes.enumerated() {
-                    buffer[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+            String(unsafeUninitializedCapacity: prefix.utf8CodeUnitCount + bytes.count) { buffer in
+                prefix.withUTF8Buffer { prefix in
+                    for (index, byte) in prefix.enumerated() { buffer[index] = byte }
                 }
-                return bytes.count
+                for (index, byte) in bytes.enumerated() {
+                    buffer[prefix.utf8CodeUnitCount + index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+                }
+                return prefix.utf8CodeUnitCount + bytes.count
             }
         }
     }
-
-    /// The Kubernetes user name of this token: `service-account-` and the lower-cased ID.
-    public var kubernetesUsername: String { "service-account-" + lowercased }
 
     public var description: String { rawValue }
 

@@ -13,9 +13,19 @@ extension JSONWritable {
 
 extension HTTPFields {
     /// `Content-Type` and `Content-Length` of a JSON body of `length` bytes, as Hummingbird's encoder sets them.
+    ///
+    /// The `Content-Type` field is made once: a literal was checked byte by byte for each answer, and the whole
+    /// literal cost an authenticated request almost 1 % of its instructions. Room is made for the three fields that
+    /// follow on every answer (`X-Request-ID`, `Date`, `Server`).
     static func json(length: Int) -> HTTPFields {
-        [.contentType: "application/json; charset=utf-8", .contentLength: String(length)]
+        var fields = HTTPFields()
+        fields.reserveCapacity(5)
+        fields.append(jsonContentType)
+        fields.append(HTTPField(name: .contentLength, value: String(length)))
+        return fields
     }
+
+    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json; charset=utf-8")
 }
 
 extension Token: ResponseGenerator {

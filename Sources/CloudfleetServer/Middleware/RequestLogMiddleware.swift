@@ -37,7 +37,8 @@ struct RequestLogMiddleware: RouterMiddleware {
         var metadata: Logger.Metadata = [
             "method": "\(method)", "path": "\(path)", "status": "\(status.code)", "duration_ms": "\(elapsed.milliseconds)",
         ]
-        if let tokenID { metadata["token_id"] = "\(tokenID)" }
+        // The ID's own string (a reference), not an interpolated copy of it.
+        if let tokenID { metadata["token_id"] = .string(tokenID.rawValue) }
         logger.info("request", metadata: metadata)
     }
 }
