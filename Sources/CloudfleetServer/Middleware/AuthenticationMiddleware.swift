@@ -1,3 +1,4 @@
+import CloudfleetAPI
 import CloudfleetCore
 import ExtrasBase64
 import Foundation
@@ -31,7 +32,11 @@ struct AuthenticationMiddleware: RouterMiddleware {
         context.requestLog.tokenID = state.id
         context.principal = Principal(kind: .token(state.id), organizationID: state.organizationID, role: state.role)
         if let credentials { context.authentication = TokenAuthentication(verified: verified, credentialKind: credentials.kind) }
-        guard let expiresAt = state.expiresAt?.formatted(.iso8601) else { return try await next(request, context) }
+        // `UTCTimestamp` writes what Foundation's ISO 8601 style writes, without its calendar machinery on every
+        // request of a token that expires.
+        guard let expiresAt = state.expiresAt.map({ UTCTimestamp.format($0) ?? $0.formatted(.iso8601) }) else {
+            return try await next(request, context)
+        }
         var response: Response
         do {
             response = try await next(request, context)
