@@ -76,7 +76,7 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage, metrics: metrics)
     tokenReview.addRoutes(to: router)
     OIDCController(issuer: configuration.issuer, signingKeys: signingKeys).addRoutes(to: router)
-    let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(gate: gate))
+    let v1 = AuthenticatedRoutes(router.group("v1"), gate: gate)
     TokensController(tokens: services.tokens, rotation: rotation, clock: dependencies.clock).addRoutes(to: v1)
     OrganizationController(store: dependencies.store, clock: dependencies.clock).addRoutes(to: v1)
     let endpoints = KubernetesEndpoints(

@@ -13,7 +13,7 @@ struct ClustersController {
     let endpoints: KubernetesEndpoints
     let clusterTokenLifetime: TimeInterval
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+    func addRoutes(to group: AuthenticatedRoutes) {
         group.get("clusters", use: list)
         group.post("clusters", use: create)
         group.get("clusters/{id}", use: get)

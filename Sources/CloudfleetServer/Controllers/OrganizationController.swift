@@ -9,7 +9,7 @@ struct OrganizationController {
     let store: any Store
     let clock: @Sendable () -> Date
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+    func addRoutes(to group: AuthenticatedRoutes) {
         group.get("organization", use: organization)
         group.patch("organization", use: updatePolicy)
         group.get("audit-events", use: auditEvents)

@@ -11,7 +11,7 @@ struct TokensController {
     let rotation: SecretRotation
     let clock: @Sendable () -> Date
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+    func addRoutes(to group: AuthenticatedRoutes) {
         group.get("tokens", use: list)
         group.post("tokens", use: create)
         // A constant path segment takes precedence over `{id}`, and "self" is never a token ID (22 characters).
