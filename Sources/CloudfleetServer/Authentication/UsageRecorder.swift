@@ -22,10 +22,32 @@ final class UsageRecorder: Service, Sendable {
         var previous: Date?
     }
 
+    /// What this node knows of one token's uses: the latest of each secret, and when each was last queued for the
+    /// store. One entry per token, so that a request finds it with one dictionary lookup.
+    private struct TokenUses {
+        var local = LocalUses()
+        var queuedCurrent: Date?
+        var queuedPrevious: Date?
+
+        /// Notes a use at `date`; whether it is to be written (none of that secret queued for `interval`).
+        mutating func note(_ date: Date, slot: SecretSlot, interval: TimeInterval) -> Bool {
+            switch slot {
+            case .current:
+                local.current = date
+                if let queued = queuedCurrent, date.timeIntervalSince(queued) < interval { return false }
+                queuedCurrent = date
+            case .previous:
+                local.previous = date
+                if let queued = queuedPrevious, date.timeIntervalSince(queued) < interval { return false }
+                queuedPrevious = date
+            }
+            return true
+        }
+    }
+
     private struct State {
         var pending: [Key: TokenUsage] = [:]
-        var lastQueued: [Key: Date] = [:]
-        var local: [TokenID: LocalUses] = [:]
+        var uses: [TokenID: TokenUses] = [:]
     }
 
     private let state = Mutex(State())
@@ -43,30 +65,24 @@ final class UsageRecorder: Service, Sendable {
 
     /// Notes a use of `tokenID`'s secret in `slot`; cheap, never touches the database.
     func record(_ tokenID: TokenID, at date: Date, sourceIP: String?, userAgent: String? = nil, slot: SecretSlot = .current) {
-        let key = Key(tokenID: tokenID, previous: slot == .previous)
         state.withLock { state in
-            if state.local.count > 200_000 { state.local.removeAll() }
-            switch slot {
-            case .current: state.local[tokenID, default: LocalUses()].current = date
-            case .previous: state.local[tokenID, default: LocalUses()].previous = date
-            }
-            if let last = state.lastQueued[key], date.timeIntervalSince(last) < minimumInterval { return }
-            state.lastQueued[key] = date
-            state.pending[key] = TokenUsage(
+            // Forgetting costs an early write and this node's uses of the last minute, which the store may not have yet.
+            if state.uses.count > 200_000 { state.uses.removeAll() }
+            guard state.uses[tokenID, default: TokenUses()].note(date, slot: slot, interval: minimumInterval) else { return }
+            state.pending[Key(tokenID: tokenID, previous: slot == .previous)] = TokenUsage(
                 tokenID: tokenID, at: date, sourceIP: sourceIP, userAgent: userAgent.map { String($0.prefix(256)) }, slot: slot)
         }
     }
 
     /// The latest uses of `tokenID`'s secrets seen on this node.
     func localUses(of tokenID: TokenID) -> LocalUses {
-        state.withLock { $0.local[tokenID] ?? LocalUses() }
+        state.withLock { $0.uses[tokenID]?.local ?? LocalUses() }
     }
 
     /// Writes what is pending in one batch. On failure the batch is kept for the next attempt.
     func flush() async {
         let batch = state.withLock { state in
             defer { state.pending.removeAll() }
-            if state.lastQueued.count > 200_000 { state.lastQueued.removeAll() }
             return Array(state.pending.values)
         }
         guard !batch.isEmpty else { return }
