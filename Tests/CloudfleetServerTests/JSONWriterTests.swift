@@ -97,6 +97,26 @@ import Testing
         }
     }
 
+    /// The writer passes over eight bytes at a time: each byte JSON escapes, and its neighbours just outside the
+    /// escaped set, at every position of strings that span up to three words, after ASCII and after multi-byte text.
+    @Test func everyEscapedByteAtEveryPositionMatchesJSONEncoder() throws {
+        let specials = (0..<0x20).map { UInt8($0) } + [UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F]
+        for filler in ["a", "é"] {
+            for length in 1...24 {
+                for position in 0..<length {
+                    for special in specials {
+                        var text = String(repeating: filler, count: length - 1)
+                        text.insert(Character(Unicode.Scalar(special)), at: text.index(text.startIndex, offsetBy: position))
+                        var writer = JSONWriter()
+                        writer.string(text)
+                        let expected = Array(try encoder.encode(text))
+                        #expect(writer.bytes == expected, "byte 0x\(String(special, radix: 16)) at \(position) of \(length) after \(filler)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func datesOutsideTheCalendarFastPathStillFormat() {
         // Dates before 1970 and after 9999 go through Foundation; the writer must not trap on them.
         for seconds in [-62_135_596_801.0, 253_402_300_800.0, -1e12, 1e12] {
