@@ -20,38 +20,26 @@ struct AuthenticatedRoutes {
         self.authentication = AuthenticationMiddleware(gate: gate)
     }
 
-    @discardableResult
-    func get(_ path: RouterPath, use handler: @escaping @Sendable (Request, AppRequestContext) async throws -> some ResponseGenerator)
-        -> Self
-    {
+    /// A route's handler, as Hummingbird's router takes it.
+    typealias Handler<Output: ResponseGenerator> = @Sendable (Request, AppRequestContext) async throws -> Output
+
+    @discardableResult func get(_ path: RouterPath, use handler: @escaping Handler<some ResponseGenerator>) -> Self {
         on(path, method: .get, use: handler)
     }
 
-    @discardableResult
-    func post(_ path: RouterPath, use handler: @escaping @Sendable (Request, AppRequestContext) async throws -> some ResponseGenerator)
-        -> Self
-    {
+    @discardableResult func post(_ path: RouterPath, use handler: @escaping Handler<some ResponseGenerator>) -> Self {
         on(path, method: .post, use: handler)
     }
 
-    @discardableResult
-    func patch(_ path: RouterPath, use handler: @escaping @Sendable (Request, AppRequestContext) async throws -> some ResponseGenerator)
-        -> Self
-    {
+    @discardableResult func patch(_ path: RouterPath, use handler: @escaping Handler<some ResponseGenerator>) -> Self {
         on(path, method: .patch, use: handler)
     }
 
-    @discardableResult
-    func delete(_ path: RouterPath, use handler: @escaping @Sendable (Request, AppRequestContext) async throws -> some ResponseGenerator)
-        -> Self
-    {
+    @discardableResult func delete(_ path: RouterPath, use handler: @escaping Handler<some ResponseGenerator>) -> Self {
         on(path, method: .delete, use: handler)
     }
 
-    private func on(
-        _ path: RouterPath, method: HTTPRequest.Method,
-        use handler: @escaping @Sendable (Request, AppRequestContext) async throws -> some ResponseGenerator
-    ) -> Self {
+    private func on(_ path: RouterPath, method: HTTPRequest.Method, use handler: @escaping Handler<some ResponseGenerator>) -> Self {
         let authentication = authentication
         group.on(path, method: method) { request, context -> Response in
             try await authentication.handle(request, context: context) { request, context in
