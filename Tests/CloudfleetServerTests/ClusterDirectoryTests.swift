@@ -32,10 +32,7 @@ import Testing
             return Setup(world: world, store: store, services: services, cluster: cluster)
         }
 
-        func close() async throws {
-            try await world.store.close()
-            try? FileManager.default.removeItem(at: world.directory)
-        }
+        func close() async throws { try await world.close() }
     }
 
     @Test func concurrentCallersShareOneStoreRead() async throws {

@@ -360,7 +360,7 @@ import Testing
             #expect(cookie.contains("HttpOnly"))
             #expect(cookie.contains("Path=/"))
         }
-        try await world.store.close()
+        try await world.close()
     }
 
     @Test func ssoAttemptsArePKCEBoundAndSealed() async throws {

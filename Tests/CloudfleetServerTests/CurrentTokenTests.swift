@@ -86,6 +86,6 @@ import Testing
             #expect(try await client.send(.delete, "/v1/tokens/\(token.id)", auth: world.admin.basic).status == .noContent)
             #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).status == .unauthorized)
         }
-        try await world.store.close()
+        try await world.close()
     }
 }

@@ -210,7 +210,7 @@ import Testing
             #expect(try await client.send(.get, "/v1/organization", auth: wrong.basic).status == .tooManyRequests)
             #expect(try await client.send(.get, "/v1/organization", auth: holder.basic).status == .ok)
         }
-        try await world.store.close()
+        try await world.close()
     }
 
     /// A change to the token (here, the Administrator's natural answer to an attack: a new secret) empties its

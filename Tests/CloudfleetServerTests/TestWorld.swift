@@ -74,9 +74,14 @@ struct TestWorld {
         } catch {
             result = .failure(error)
         }
+        try await close()
+        return try result.get()
+    }
+
+    /// Closes the database and removes its directory; for tests that use the world without ``test(_:)``.
+    func close() async throws {
         try await store.close()
         try? FileManager.default.removeItem(at: directory)
-        return try result.get()
     }
 
     /// Runs `body` against a freshly built application and leaves the database open: calling it again is a

@@ -161,7 +161,7 @@ import Testing
         let second = try await world.store.token(id: id)
         #expect(second?.lastUsedAt == start.addingTimeInterval(61))
         #expect(second?.lastUsedIP == "2001:db8::7")
-        try await world.store.close()
+        try await world.close()
     }
 
     @Test func eachSecretsUsesAreQueuedAndRememberedApart() async throws {
@@ -179,6 +179,6 @@ import Testing
         let token = try #require(try await world.store.token(id: id))
         #expect(token.lastUsedAt == start.addingTimeInterval(5), "the previous secret's use was written; the third was not")
         #expect(token.secretLastUsedAt == start)
-        try await world.store.close()
+        try await world.close()
     }
 }

@@ -114,8 +114,7 @@ import Testing
         #expect(reviews.map { $0.metadata["status"] } == ["200", "200"])
         #expect(reviews[0].metadata["path"] == reviews[1].metadata["path"])
         #expect(reviews.allSatisfy { Double($0.metadata["duration_ms"] ?? "") != nil })
-        try await world.store.close()
-        try? FileManager.default.removeItem(at: world.directory)
+        try await world.close()
     }
 
     @Test func theDateFieldIsAnIMFFixdate() {
@@ -153,8 +152,7 @@ import Testing
         let channel = try await channel(world)
         let outcome = Result { try body(channel) }
         _ = try? channel.finish()
-        try await world.store.close()
-        try? FileManager.default.removeItem(at: world.directory)
+        try await world.close()
         try outcome.get()
     }
 

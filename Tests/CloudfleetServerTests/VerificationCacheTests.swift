@@ -37,7 +37,7 @@ import Testing
             #expect(try await client.send(.get, "/v1/audit-events", auth: world.user.basic).status == .ok)
             #expect(counting.tokenLookups == beforeChange + 1)
         }
-        try await world.store.close()
+        try await world.close()
     }
 
     @Test func aFillThatRacesAnInvalidationIsDropped() throws {

@@ -111,10 +111,16 @@ def new_chrome(*, width: int = 1280, height: int = 900, javascript: bool = True,
     if not javascript:
         options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     log_output = subprocess.DEVNULL
+    environment = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_output = str(log_dir / f"chromedriver-{time.monotonic_ns()}.log")
-    service = Service(executable_path=chromedriver, log_output=log_output)
+        # Chromium leaves a directory with its singleton socket in TMPDIR after every run: keep those in the
+        # test's own temporary tree (which pytest prunes) rather than in /tmp.
+        scratch = log_dir / "tmp"
+        scratch.mkdir(exist_ok=True)
+        environment = {**os.environ, "TMPDIR": str(scratch)}
+    service = Service(executable_path=chromedriver, log_output=log_output, env=environment)
     try:
         driver = webdriver.Chrome(service=service, options=options)
     except WebDriverException as error:
