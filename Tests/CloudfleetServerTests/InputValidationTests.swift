@@ -120,6 +120,35 @@ import Testing
         }
     }
 
+    /// What `Authorization` values are read as: the scheme as written, Basic split at the first colon with neither
+    /// side empty, a Bearer token taken whole (checked later); anything else is no credential at all.
+    @Test func authorizationValuesAreReadByTheirRules() {
+        func basic(_ text: String) -> String { "Basic " + Data(text.utf8).base64EncodedString() }
+        func read(_ values: String...) -> String {
+            switch HTTPFields(values.map { HTTPField(name: .authorization, value: $0) }).presentedCredentials {
+            case .basic(let id, let secret): "basic \(id) \(secret)"
+            case .bearer(let token): "bearer \(token)"
+            case nil: "none"
+            }
+        }
+        #expect(read(basic("id:secret")) == "basic id secret")
+        #expect(read(basic("id:sec:ret")) == "basic id sec:ret")
+        #expect(read(basic("ïd:sëcret")) == "basic ïd sëcret")
+        for refused in [
+            basic(":secret"), basic("id:"), basic("no-colon"), basic(""), "Basic", "Basic !!!", "basic " + basic("id:secret").dropFirst(6),
+        ] {
+            #expect(read(refused) == "none", "\(refused)")
+        }
+        #expect(read("Bearer a.b.c") == "bearer a.b.c")
+        #expect(read("Bearer é.b.c") == "bearer é.b.c")
+        // A field's trailing space is not part of its value, so "Bearer " is "Bearer": no token at all.
+        for refused in ["bearer a.b.c", "Bearera.b.c", "Bearer", "Bearer ", "Token abc", ""] {
+            #expect(read(refused) == "none", "\(refused)")
+        }
+        #expect(read(basic("id:secret"), "Bearer a.b.c") == "none", "two fields")
+        #expect(HTTPFields().presentedCredentials == nil)
+    }
+
     @Test func twoAuthorizationFieldsAre401EvenWhenOneIsValid() async throws {
         let world = try await TestWorld.make()
         try await world.test { client in
