@@ -67,15 +67,9 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(metrics: metrics))
-    HealthController(store: dependencies.store).addRoutes(to: router)
-    MetricsController(services: serviceCredentials, metrics: metrics, store: dependencies.store).addRoutes(to: router)
-    SecretsReportController(services: serviceCredentials, tokens: services.tokens).addRoutes(to: router)
-    OAuthTokenController(authenticator: authenticator, gate: gate).addRoutes(to: router)
-    // The webhook's caller is a kube-apiserver with its cluster's credential, not a token: outside the /v1 group.
-    let tokenReview = TokenReviewController(
-        directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage, metrics: metrics)
-    tokenReview.addRoutes(to: router)
-    OIDCController(issuer: configuration.issuer, signingKeys: signingKeys).addRoutes(to: router)
+    // The API's routes first: Hummingbird's trie tries a path segment against the routes beside it in the order
+    // they were added, so the `/v1` calls, the traffic, are matched without first being compared with `healthz`,
+    // `readyz`, `openapi.yaml` and the rest (docs/decisions.md).
     let v1 = AuthenticatedRoutes(router.group("v1"), gate: gate)
     TokensController(tokens: services.tokens, rotation: rotation, clock: dependencies.clock).addRoutes(to: v1)
     OrganizationController(store: dependencies.store, clock: dependencies.clock).addRoutes(to: v1)
@@ -85,6 +79,15 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         clusters: services.clusters, authenticator: authenticator, endpoints: endpoints,
         clusterTokenLifetime: configuration.clusterTokenLifetime
     ).addRoutes(to: v1)
+    HealthController(store: dependencies.store).addRoutes(to: router)
+    MetricsController(services: serviceCredentials, metrics: metrics, store: dependencies.store).addRoutes(to: router)
+    SecretsReportController(services: serviceCredentials, tokens: services.tokens).addRoutes(to: router)
+    OAuthTokenController(authenticator: authenticator, gate: gate).addRoutes(to: router)
+    // The webhook's caller is a kube-apiserver with its cluster's credential, not a token: outside the /v1 group.
+    let tokenReview = TokenReviewController(
+        directory: services.clusters.directory, hasher: services.hasher, authenticator: authenticator, usage: usage, metrics: metrics)
+    tokenReview.addRoutes(to: router)
+    OIDCController(issuer: configuration.issuer, signingKeys: signingKeys).addRoutes(to: router)
     ConsoleController(
         pages: try ConsolePages(),
         sessions: ConsoleSessions(
