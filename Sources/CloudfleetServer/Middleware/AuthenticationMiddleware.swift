@@ -11,7 +11,8 @@ import Logging
 /// `Authorization: Basic` with `token_id:secret`, or `Authorization: Bearer` with an access token. Refusals answer
 /// 401 (with `WWW-Authenticate`; a clear `token_expired` when the right secret of an expired token was given), 403
 /// `address_not_allowed` outside the token's IP fence, or 429 with `Retry-After` after too many failures. The
-/// reason goes to the debug log, never the credential. Responses to a token that expires carry its expiry in `Cloudfleet-Token-Expires-At`.
+/// reason goes to the debug log, never the credential. Responses to a token that expires carry its expiry in
+/// `Cloudfleet-Token-Expires-At`.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
