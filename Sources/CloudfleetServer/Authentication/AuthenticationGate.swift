@@ -55,12 +55,14 @@ struct AuthenticationGate: Sendable {
 
     /// The token behind `credentials`, or a ``Refusal``. Store outages are rethrown as they are.
     ///
-    /// `requestID` is read only for the audit record of a refusal: Hummingbird formats it anew on each read.
+    /// `requestID` is read only for the audit record of a refusal: Hummingbird formats it anew on each read. `userAgent`
+    /// is read only when the use is queued for the store, at most once a minute per token: HTTPTypes joins a field's
+    /// values into a new string on each read.
     ///
     /// `nonisolated(nonsending)`, as are the ``Authenticator`` functions it calls: they run on the caller's executor,
     /// so a token found in the caches costs no executor switch at each call and return (six a request otherwise).
     nonisolated(nonsending) func authenticate(
-        _ credentials: Credentials?, path: ServerMetrics.Path, sourceIP: String?, userAgent: String?,
+        _ credentials: Credentials?, path: ServerMetrics.Path, sourceIP: String?, userAgent: @autoclosure () -> String?,
         requestID: @autoclosure () -> String?, logger: Logger
     ) async throws -> Authenticator.Verified {
         let now = clock()
@@ -114,7 +116,7 @@ struct AuthenticationGate: Sendable {
             metrics.authentication(path, .ipRefused)
             throw Refusal.addressNotAllowed
         }
-        usage.record(state.id, at: now, sourceIP: sourceIP, userAgent: userAgent, slot: verified.slot)
+        usage.record(state.id, at: now, sourceIP: sourceIP, userAgent: userAgent(), slot: verified.slot)
         metrics.authentication(path, .success)
         return verified
     }

@@ -34,7 +34,7 @@ extension Authenticator {
         let claims = ClusterTokenClaims(
             iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [cluster.id.audience]),
             iat: IssuedAtClaim(value: now), nbf: NotBeforeClaim(value: now), exp: ExpirationClaim(value: expiresAt),
-            jti: IDClaim(value: Base62.random(length: 22)), tokenUse: ClusterTokenClaims.use, organizationID: state.organizationID.description,
+            jti: IDClaim(value: Base62.random(length: 22)), tokenUse: ClusterTokenClaims.use, organizationID: state.organizationIDText,
             clusterID: cluster.id.description, role: state.role.rawValue, secretGeneration: verified.generation,
             tokenName: state.name.rawValue, kubernetesUsername: identity.username, kubernetesGroups: identity.groups)
         let keyring = signingKeys.current

@@ -108,7 +108,7 @@ struct Authenticator: Sendable {
         let claims = AccessTokenClaims(
             iss: IssuerClaim(value: issuer), sub: SubjectClaim(value: state.id.rawValue), aud: AudienceClaim(value: [audience]),
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(accessTokenLifetime)),
-            jti: IDClaim(value: Base62.random(length: 22)), org: state.organizationID.description, role: state.role.rawValue,
+            jti: IDClaim(value: Base62.random(length: 22)), org: state.organizationIDText, role: state.role.rawValue,
             gen: verified.generation)
         let keyring = signingKeys.current
         let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))

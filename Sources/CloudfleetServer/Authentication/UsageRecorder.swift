@@ -63,14 +63,17 @@ final class UsageRecorder: Service, Sendable {
         self.logger = logger
     }
 
-    /// Notes a use of `tokenID`'s secret in `slot`; cheap, never touches the database.
-    func record(_ tokenID: TokenID, at date: Date, sourceIP: String?, userAgent: String? = nil, slot: SecretSlot = .current) {
+    /// Notes a use of `tokenID`'s secret in `slot`; cheap, never touches the database. `userAgent` is read only when
+    /// the use is queued.
+    func record(
+        _ tokenID: TokenID, at date: Date, sourceIP: String?, userAgent: @autoclosure () -> String? = nil, slot: SecretSlot = .current
+    ) {
         state.withLock { state in
             // Forgetting costs an early write and this node's uses of the last minute, which the store may not have yet.
             if state.uses.count > 200_000 { state.uses.removeAll() }
             guard state.uses[tokenID, default: TokenUses()].note(date, slot: slot, interval: minimumInterval) else { return }
             state.pending[Key(tokenID: tokenID, previous: slot == .previous)] = TokenUsage(
-                tokenID: tokenID, at: date, sourceIP: sourceIP, userAgent: userAgent.map { String($0.prefix(256)) }, slot: slot)
+                tokenID: tokenID, at: date, sourceIP: sourceIP, userAgent: userAgent().map { String($0.prefix(256)) }, slot: slot)
         }
     }
 

@@ -22,6 +22,10 @@ final class TokenVerificationState: Sendable {
     let secretLastUsedAt: Date?
     let previousSecret: PreviousSecret?
     let fence: IPFence
+    /// The organization ID and the Kubernetes user name as text, written once per cached token rather than on each
+    /// request that shows them (the `self` answer, minted tokens): each was a new string every time.
+    let organizationIDText: String
+    let kubernetesUsername: String
 
     init(_ token: APIToken) {
         self.id = token.id
@@ -36,6 +40,8 @@ final class TokenVerificationState: Sendable {
         self.previousSecret = token.previousSecret
         // Stored entries were validated on the way in; an unreadable one fences the token shut rather than open.
         self.fence = (try? IPFence(token.allowedCIDRs)) ?? IPFence.closed
+        self.organizationIDText = token.organizationID.description
+        self.kubernetesUsername = token.id.kubernetesUsername
     }
 }
 

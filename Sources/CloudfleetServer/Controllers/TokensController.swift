@@ -71,8 +71,8 @@ struct TokensController {
         let credential = authentication.credentialKind
         let state = verified.state
         return CurrentToken(
-            id: state.id.rawValue, name: state.name.rawValue, role: state.role.rawValue, organizationID: state.organizationID.description,
-            kubernetesUsername: state.id.kubernetesUsername, expiresAt: state.expiresAt, credential: credential.rawValue,
+            id: state.id.rawValue, name: state.name.rawValue, role: state.role.rawValue, organizationID: state.organizationIDText,
+            kubernetesUsername: state.kubernetesUsername, expiresAt: state.expiresAt, credential: credential.rawValue,
             secretInUse: verified.slot == .previous ? "previous" : "current")
     }
 
