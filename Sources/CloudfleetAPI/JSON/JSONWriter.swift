@@ -74,8 +74,12 @@ public struct JSONWriter: Sendable {
 
     public mutating func string(_ value: String) {
         separate()
-        var value = value
-        value.withUTF8 { appendEscaped($0) }
+        // Read in place where the bytes are contiguous (native and small strings): `withUTF8` mutates, and the copy
+        // it needed cost a retain and a release of every heap-allocated string written.
+        if value.utf8.withContiguousStorageIfAvailable({ appendEscaped($0) }) == nil {
+            var value = value
+            value.withUTF8 { appendEscaped($0) }
+        }
         needsSeparator = true
     }
 
@@ -157,13 +161,31 @@ public struct JSONWriter: Sendable {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Whether any of the eight bytes of `word` is one that JSON escapes: below 0x20, `"` or `\`. With `x - 0x01…01`,
+    /// a byte borrows into its top bit only when it is below the subtrahend's byte and its own top bit is clear, so
+    /// each test is exact for the word as a whole (the classic `haszero`/`hasless` of Bit Twiddling Hacks).
+    @inline(__always)
+    private static func needsEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let tops: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word & tops
+        let quote = ((word ^ (ones &* 0x22)) &- ones) & ~(word ^ (ones &* 0x22)) & tops
+        let backslash = ((word ^ (ones &* 0x5C)) &- ones) & ~(word ^ (ones &* 0x5C)) & tops
+        return control | quote | backslash != 0
+    }
+
     /// The string in quotes, escaped as `JSONEncoder` escapes it with `.withoutEscapingSlashes`: `"` and `\`,
     /// the short forms `\b \f \n \r \t`, and `\u00XX` for the other control characters. Everything else is
     /// copied as UTF-8.
     private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
         var start = 0
-        for index in 0..<utf8.count {
+        // Eight bytes at a time up to the first word with a byte to escape (most strings have none), then byte by byte.
+        var clean = 0
+        if let base = utf8.baseAddress {
+            while clean + 8 <= utf8.count, !Self.needsEscape(UnsafeRawPointer(base + clean).loadUnaligned(as: UInt64.self)) { clean += 8 }
+        }
+        for index in clean..<utf8.count {
             let byte = utf8[index]
             guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
