@@ -88,14 +88,22 @@ import Testing
     }
 
     @Test func constantTimeEqualityComparesEveryByte() {
+        // The collection form and the raw-buffer form (which `verify` uses) answer alike.
+        let forms: [([UInt8], [UInt8]) -> Bool] = [
+            { ConstantTime.equals($0, $1) },
+            { lhs, rhs in lhs.withUnsafeBytes { lhs in rhs.withUnsafeBytes { ConstantTime.equals(lhs, $0) } } },
+        ]
         let bytes: [UInt8] = Array(0..<32)
-        #expect(ConstantTime.equals(bytes, bytes))
-        for index in bytes.indices {
-            var changed = bytes
-            changed[index] ^= 0x01
-            #expect(!ConstantTime.equals(bytes, changed))
+        for equals in forms {
+            #expect(equals(bytes, bytes))
+            for index in bytes.indices {
+                var changed = bytes
+                changed[index] ^= 0x01
+                #expect(!equals(bytes, changed))
+            }
+            #expect(!equals(bytes, Array(bytes.dropLast())))
+            #expect(!equals(bytes, bytes + [0]))
         }
-        #expect(!ConstantTime.equals(bytes, Array(bytes.dropLast())))
     }
 
     @Test func serverKeyRequires32Bytes() {

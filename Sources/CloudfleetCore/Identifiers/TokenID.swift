@@ -11,11 +11,13 @@ public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Com
 
     /// Parses an ID, returning `nil` unless `string` is exactly 22 base62 characters.
     public init?(_ string: String) {
-        var string = string
         // Over the contiguous bytes: `utf8.allSatisfy(Base62.contains)` cost 60 instructions a byte.
-        let valid = string.withUTF8 { bytes in bytes.count == Self.length && bytes.allSatisfy { Base62.contains($0) } }
-        guard valid else { return nil }
+        guard string.utf8.withContiguousStorageIfAvailable(Self.isID) ?? Self.isID(Array(string.utf8)) else { return nil }
         self.rawValue = string
+    }
+
+    private static func isID(_ bytes: some Collection<UInt8>) -> Bool {
+        bytes.count == length && bytes.allSatisfy { Base62.contains($0) }
     }
 
     /// A new random ID (about 131 bits of entropy).

@@ -77,20 +77,28 @@ public struct SecretHasher: Sendable, CustomReflectable {
     // The prefixes of the secret kinds differ, so one key serves them all without a digest of one kind ever
     // matching another.
     private func digest(revealed: String) -> SecretDigest {
-        var revealed = revealed
+        SecretDigest(scheme: .hmacSHA256V1, bytes: mac(revealed).withUnsafeBytes { [UInt8]($0) })
+    }
+
+    /// HMAC-SHA256 of `revealed` under the hasher's key.
+    private func mac(_ revealed: String) -> SHA256Digest {
         var inner = innerState
-        revealed.withUTF8 { inner.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        // Read in place (every native string is contiguous): a copy of the string to call `withUTF8` on was a
+        // retain and a release.
+        if revealed.utf8.withContiguousStorageIfAvailable({ inner.update(bufferPointer: UnsafeRawBufferPointer($0)) }) == nil {
+            inner.update(data: Array(revealed.utf8))
+        }
         let innerDigest = inner.finalize()
         var outer = outerState
         innerDigest.withUnsafeBytes { outer.update(bufferPointer: $0) }
-        let mac = outer.finalize().withUnsafeBytes { [UInt8]($0) }
-        return SecretDigest(scheme: .hmacSHA256V1, bytes: mac)
+        return outer.finalize()
     }
 
     private func verify(revealed: String, against digest: SecretDigest) -> Bool {
         switch digest.scheme {
         case .hmacSHA256V1:
-            return ConstantTime.equals(self.digest(revealed: revealed).bytes, digest.bytes)
+            // Compared where the MAC stands, without an array of it (an allocation on each Basic authentication).
+            return mac(revealed).withUnsafeBytes { mac in digest.bytes.withUnsafeBytes { ConstantTime.equals(mac, $0) } }
         }
     }
 }

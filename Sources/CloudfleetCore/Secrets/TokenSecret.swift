@@ -64,17 +64,29 @@ enum ChecksummedSecretFormat {
 
     /// Checks length, prefix, alphabet and checksum of `string`.
     static func validate(_ string: some StringProtocol, prefix: String) throws(SecretFormatError) {
-        let utf8 = Array(string.utf8)
+        // Over the string's own bytes where they are contiguous (every native string): copying them into an array
+        // was an allocation on each Basic authentication.
+        let fault: SecretFormatError? =
+            string.utf8.withContiguousStorageIfAvailable { Self.fault(of: $0, prefix: prefix) }
+            ?? Array(string.utf8).withUnsafeBufferPointer { Self.fault(of: $0, prefix: prefix) }
+        if let fault { throw fault }
+    }
+
+    /// What is wrong with `utf8` as a secret with `prefix`; `nil` when nothing is.
+    private static func fault(of utf8: UnsafeBufferPointer<UInt8>, prefix: String) -> SecretFormatError? {
         let prefixLength = prefix.utf8.count
-        guard utf8.count == prefixLength + randomLength + checksumLength, utf8.starts(with: prefix.utf8),
+        guard utf8.count == prefixLength + randomLength + checksumLength,
+            prefix.utf8.withContiguousStorageIfAvailable({ UnsafeBufferPointer(rebasing: utf8[..<prefixLength]).elementsEqual($0) })
+                ?? utf8.starts(with: prefix.utf8),
             utf8[prefixLength...].allSatisfy(Base62.contains)
-        else { throw .malformed }
+        else { return .malformed }
         // The checksum's digits are compared where they stand, least significant last, without building its text.
-        var value = UInt64(CRC32.checksum(utf8[0..<(prefixLength + randomLength)]))
+        var value = UInt64(CRC32.checksum(UnsafeBufferPointer(rebasing: utf8[0..<(prefixLength + randomLength)])))
         for index in stride(from: utf8.count - 1, through: prefixLength + randomLength, by: -1) {
-            guard utf8[index] == Base62.digit(Int(value % 62)) else { throw .badChecksum }
+            guard utf8[index] == Base62.digit(Int(value % 62)) else { return .badChecksum }
             value /= 62
         }
+        return nil
     }
 
     private static func checksum(of body: some Sequence<UInt8>) -> String {
