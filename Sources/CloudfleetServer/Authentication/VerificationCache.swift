@@ -23,7 +23,8 @@ final class TokenVerificationState: Sendable {
     let previousSecret: PreviousSecret?
     let fence: IPFence
     /// The organization ID and the Kubernetes user name as text, written once per cached token rather than on each
-    /// request that shows them (the `self` answer, minted tokens): each was a new string every time.
+    /// request that shows them (the `self` answer, minted tokens): each was a new string every time. About 190 bytes
+    /// a cached token.
     let organizationIDText: String
     let kubernetesUsername: String
 
