@@ -13,6 +13,7 @@ Uses bench.py's server, fixture and wrk helpers (and its pinning: server on CPU 
 import argparse
 import base64
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -82,6 +83,7 @@ def main() -> None:
                             (run.rps, user_us + system_us, user_us, system_us, (switches_after - switches) / run.requests))
             finally:
                 server.stop()
+                shutil.rmtree(work, ignore_errors=True)
     for binary in args.binaries:
         medians = {name: [statistics.median(run[i] for run in results[(binary, name)]) for i in range(5)] for name in rows}
         noop_rps, noop_cpu = medians["healthz"][:2]
