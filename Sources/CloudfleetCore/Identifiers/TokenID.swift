@@ -12,12 +12,8 @@ public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Com
     /// Parses an ID, returning `nil` unless `string` is exactly 22 base62 characters.
     public init?(_ string: String) {
         // Over the contiguous bytes: `utf8.allSatisfy(Base62.contains)` cost 60 instructions a byte.
-        guard string.utf8.withContiguousStorageIfAvailable(Self.isID) ?? Self.isID(Array(string.utf8)) else { return nil }
+        guard string.withUTF8Bytes({ $0.count == Self.length && $0.allSatisfy(Base62.contains) }) else { return nil }
         self.rawValue = string
-    }
-
-    private static func isID(_ bytes: some Collection<UInt8>) -> Bool {
-        bytes.count == length && bytes.allSatisfy { Base62.contains($0) }
     }
 
     /// A new random ID (about 131 bits of entropy).
@@ -38,8 +34,7 @@ public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Com
     /// `prefix` and the lower-cased ID, written into one new string.
     private func lowercased(after prefix: StaticString) -> String {
         // IDs are base62, so ASCII: lower-cased byte by byte, without `lowercased()`'s Unicode tables.
-        var id = rawValue
-        return id.withUTF8 { bytes in
+        rawValue.withUTF8Bytes { bytes in
             String(unsafeUninitializedCapacity: prefix.utf8CodeUnitCount + bytes.count) { buffer in
                 prefix.withUTF8Buffer { prefix in
                     for (index, byte) in prefix.enumerated() { buffer[index] = byte }

@@ -4,11 +4,8 @@ public enum ConstantTime {
     /// a length mismatch answers `false` at once (lengths are public: digests have a fixed size).
     public static func equals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
         guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for (left, right) in zip(lhs, rhs) {
-            difference |= left ^ right
-        }
-        return difference == 0
+        // One loop for both forms: the callers of this one are off the hot path.
+        return Array(lhs).withUnsafeBytes { lhs in Array(rhs).withUnsafeBytes { equals(lhs, $0) } }
     }
 
     /// The same over raw bytes, such as a digest's, without the generic iteration (about 300 instructions of each

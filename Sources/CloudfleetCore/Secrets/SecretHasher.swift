@@ -83,11 +83,7 @@ public struct SecretHasher: Sendable, CustomReflectable {
     /// HMAC-SHA256 of `revealed` under the hasher's key.
     private func mac(_ revealed: String) -> SHA256Digest {
         var inner = innerState
-        // Read in place (every native string is contiguous): a copy of the string to call `withUTF8` on was a
-        // retain and a release.
-        if revealed.utf8.withContiguousStorageIfAvailable({ inner.update(bufferPointer: UnsafeRawBufferPointer($0)) }) == nil {
-            inner.update(data: Array(revealed.utf8))
-        }
+        revealed.withUTF8Bytes { inner.update(bufferPointer: UnsafeRawBufferPointer($0)) }
         let innerDigest = inner.finalize()
         var outer = outerState
         innerDigest.withUnsafeBytes { outer.update(bufferPointer: $0) }

@@ -64,20 +64,15 @@ enum ChecksummedSecretFormat {
 
     /// Checks length, prefix, alphabet and checksum of `string`.
     static func validate(_ string: some StringProtocol, prefix: String) throws(SecretFormatError) {
-        // Over the string's own bytes where they are contiguous (every native string): copying them into an array
-        // was an allocation on each Basic authentication.
-        let fault: SecretFormatError? =
-            string.utf8.withContiguousStorageIfAvailable { Self.fault(of: $0, prefix: prefix) }
-            ?? Array(string.utf8).withUnsafeBufferPointer { Self.fault(of: $0, prefix: prefix) }
-        if let fault { throw fault }
+        // Over the string's own bytes: copying them into an array was an allocation on each Basic authentication.
+        if let fault = string.withUTF8Bytes({ Self.fault(of: $0, prefix: prefix) }) { throw fault }
     }
 
     /// What is wrong with `utf8` as a secret with `prefix`; `nil` when nothing is.
     private static func fault(of utf8: UnsafeBufferPointer<UInt8>, prefix: String) -> SecretFormatError? {
         let prefixLength = prefix.utf8.count
         guard utf8.count == prefixLength + randomLength + checksumLength,
-            prefix.utf8.withContiguousStorageIfAvailable({ UnsafeBufferPointer(rebasing: utf8[..<prefixLength]).elementsEqual($0) })
-                ?? utf8.starts(with: prefix.utf8),
+            prefix.withUTF8Bytes({ UnsafeBufferPointer(rebasing: utf8[..<prefixLength]).elementsEqual($0) }),
             utf8[prefixLength...].allSatisfy(Base62.contains)
         else { return .malformed }
         // The checksum's digits are compared where they stand, least significant last, without building its text.
