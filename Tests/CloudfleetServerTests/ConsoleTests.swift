@@ -339,28 +339,29 @@ import Testing
             $0.tlsCertificatePath = "unused-by-the-router-client"
             $0.tlsKeyPath = "unused"
         }
-        let link = try await world.signInLink(for: try await world.consoleUser("admin@example.com", .administrator))
-        let controller = ConsoleController(
-            pages: try ConsolePages(),
-            sessions: ConsoleSessions(
-                store: world.store, hasher: SecretHasher(serverKey: world.dependencies.serverKey), serverKey: world.dependencies.serverKey,
-                lifetime: 600, clock: { Date() }),
-            tokens: world.services.tokens, users: world.services.users, sso: nil, secureCookies: true, clock: { Date() })
-        #expect(controller.sessionCookie == "__Host-cf_session")
-        let router = Router(context: AppRequestContext.self)
-        controller.addRoutes(to: router)
-        try await Application(router: router).test(.router) { client in
-            let page = try await client.send(.get, "/console/sign-in/link?token=\(link)")
-            let preSession = try #require(page.cookie("__Host-cf_presession"))
-            #expect(try #require(page.setCookie("__Host-cf_presession")).contains("Secure"))
-            let used = try await client.form(
-                "/console/sign-in/link", ["token": link, "csrf_token": try page.csrfToken()], cookies: ["__Host-cf_presession": preSession])
-            let cookie = try #require(used.setCookie("__Host-cf_session"))
-            #expect(cookie.contains("Secure"))
-            #expect(cookie.contains("HttpOnly"))
-            #expect(cookie.contains("Path=/"))
+        try await world.closing {
+            let link = try await world.signInLink(for: try await world.consoleUser("admin@example.com", .administrator))
+            let controller = ConsoleController(
+                pages: try ConsolePages(),
+                sessions: ConsoleSessions(
+                    store: world.store, hasher: SecretHasher(serverKey: world.dependencies.serverKey), serverKey: world.dependencies.serverKey,
+                    lifetime: 600, clock: { Date() }),
+                tokens: world.services.tokens, users: world.services.users, sso: nil, secureCookies: true, clock: { Date() })
+            #expect(controller.sessionCookie == "__Host-cf_session")
+            let router = Router(context: AppRequestContext.self)
+            controller.addRoutes(to: router)
+            try await Application(router: router).test(.router) { client in
+                let page = try await client.send(.get, "/console/sign-in/link?token=\(link)")
+                let preSession = try #require(page.cookie("__Host-cf_presession"))
+                #expect(try #require(page.setCookie("__Host-cf_presession")).contains("Secure"))
+                let used = try await client.form(
+                    "/console/sign-in/link", ["token": link, "csrf_token": try page.csrfToken()], cookies: ["__Host-cf_presession": preSession])
+                let cookie = try #require(used.setCookie("__Host-cf_session"))
+                #expect(cookie.contains("Secure"))
+                #expect(cookie.contains("HttpOnly"))
+                #expect(cookie.contains("Path=/"))
+            }
         }
-        try await world.close()
     }
 
     @Test func ssoAttemptsArePKCEBoundAndSealed() async throws {

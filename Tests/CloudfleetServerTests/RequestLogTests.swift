@@ -14,26 +14,27 @@ import Testing
 @Suite struct RequestLogTests {
     @Test func theRequestLineCarriesTheAuthenticatedTokenID() async throws {
         let world = try await TestWorld.make()
-        let recorder = LogRecorder()
-        let app = try await buildApplication(configuration: world.configuration, dependencies: world.dependencies, logger: recorder.logger)
-        let wrongSecret = Credentials(id: world.user.id, secret: world.admin.secret)
-        try await app.test(.router) { client in
-            #expect(try await client.send(.get, "/v1/tokens/self", auth: world.user.basic).status == .ok)
-            #expect(try await client.send(.get, "/v1/tokens/self", auth: wrongSecret.basic).status == .unauthorized)
-            #expect(try await client.send(.get, "/healthz").status == .ok)
-            let form = "grant_type=client_credentials"
-            let exchange = try await client.execute(
-                uri: "/v1/auth/token", method: .post,
-                headers: world.admin.basic.merging([.contentType: "application/x-www-form-urlencoded"]),
-                body: ByteBuffer(string: form))
-            #expect(exchange.status == .ok)
+        try await world.closing {
+            let recorder = LogRecorder()
+            let app = try await buildApplication(configuration: world.configuration, dependencies: world.dependencies, logger: recorder.logger)
+            let wrongSecret = Credentials(id: world.user.id, secret: world.admin.secret)
+            try await app.test(.router) { client in
+                #expect(try await client.send(.get, "/v1/tokens/self", auth: world.user.basic).status == .ok)
+                #expect(try await client.send(.get, "/v1/tokens/self", auth: wrongSecret.basic).status == .unauthorized)
+                #expect(try await client.send(.get, "/healthz").status == .ok)
+                let form = "grant_type=client_credentials"
+                let exchange = try await client.execute(
+                    uri: "/v1/auth/token", method: .post,
+                    headers: world.admin.basic.merging([.contentType: "application/x-www-form-urlencoded"]),
+                    body: ByteBuffer(string: form))
+                #expect(exchange.status == .ok)
+            }
+            let requests = recorder.lines.filter { $0.message == "request" }
+            #expect(requests.map { $0.metadata["path"] } == ["/v1/tokens/self", "/v1/tokens/self", "/healthz", "/v1/auth/token"])
+            #expect(requests.map { $0.metadata["token_id"] } == [world.user.id, nil, nil, world.admin.id])
+            // The refused request named the user's token ID with another secret: the claim is not logged as fact.
+            #expect(!recorder.lines.contains { $0.metadata.values.contains(world.admin.secret) })
         }
-        let requests = recorder.lines.filter { $0.message == "request" }
-        #expect(requests.map { $0.metadata["path"] } == ["/v1/tokens/self", "/v1/tokens/self", "/healthz", "/v1/auth/token"])
-        #expect(requests.map { $0.metadata["token_id"] } == [world.user.id, nil, nil, world.admin.id])
-        // The refused request named the user's token ID with another secret: the claim is not logged as fact.
-        #expect(!recorder.lines.contains { $0.metadata.values.contains(world.admin.secret) })
-        try await world.close()
     }
 }
 

@@ -68,9 +68,15 @@ struct TestWorld {
 
     /// Runs `body` against the application through the router test client, then removes the database.
     func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+        try await closing { try await run(body) }
+    }
+
+    /// Runs `body`, then closes the world whether `body` returned or threw (a failed `#require` throws): for tests
+    /// that build their own application or read the store around their requests.
+    func closing<T>(_ body: () async throws -> T) async throws -> T {
         let result: Result<T, any Error>
         do {
-            result = .success(try await run(body))
+            result = .success(try await body())
         } catch {
             result = .failure(error)
         }

@@ -146,39 +146,41 @@ import Testing
 
     @Test func usageIsWrittenBehindInBatchesAtMostOncePerMinute() async throws {
         let world = try await TestWorld.make()
-        let id = try #require(TokenID(world.admin.id))
-        let recorder = UsageRecorder(store: world.store, flushInterval: 3600, logger: Logger(label: "test"))
-        let start = Date(timeIntervalSince1970: 1_900_000_000)
-        recorder.record(id, at: start, sourceIP: "192.0.2.1")
-        recorder.record(id, at: start.addingTimeInterval(10), sourceIP: "192.0.2.2")
-        #expect(try await world.store.token(id: id)?.lastUsedAt == nil, "nothing is written on the request path")
-        await recorder.flush()
-        let first = try await world.store.token(id: id)
-        #expect(first?.lastUsedAt == start)
-        #expect(first?.lastUsedIP == "192.0.2.1")
-        recorder.record(id, at: start.addingTimeInterval(61), sourceIP: "2001:db8::7")
-        await recorder.flush()
-        let second = try await world.store.token(id: id)
-        #expect(second?.lastUsedAt == start.addingTimeInterval(61))
-        #expect(second?.lastUsedIP == "2001:db8::7")
-        try await world.close()
+        try await world.closing {
+            let id = try #require(TokenID(world.admin.id))
+            let recorder = UsageRecorder(store: world.store, flushInterval: 3600, logger: Logger(label: "test"))
+            let start = Date(timeIntervalSince1970: 1_900_000_000)
+            recorder.record(id, at: start, sourceIP: "192.0.2.1")
+            recorder.record(id, at: start.addingTimeInterval(10), sourceIP: "192.0.2.2")
+            #expect(try await world.store.token(id: id)?.lastUsedAt == nil, "nothing is written on the request path")
+            await recorder.flush()
+            let first = try await world.store.token(id: id)
+            #expect(first?.lastUsedAt == start)
+            #expect(first?.lastUsedIP == "192.0.2.1")
+            recorder.record(id, at: start.addingTimeInterval(61), sourceIP: "2001:db8::7")
+            await recorder.flush()
+            let second = try await world.store.token(id: id)
+            #expect(second?.lastUsedAt == start.addingTimeInterval(61))
+            #expect(second?.lastUsedIP == "2001:db8::7")
+        }
     }
 
     @Test func eachSecretsUsesAreQueuedAndRememberedApart() async throws {
         let world = try await TestWorld.make()
-        let id = try #require(TokenID(world.admin.id))
-        let recorder = UsageRecorder(store: world.store, flushInterval: 3600, logger: Logger(label: "test"))
-        let start = Date(timeIntervalSince1970: 1_900_000_000)
-        #expect(recorder.localUses(of: id) == UsageRecorder.LocalUses())
-        recorder.record(id, at: start, sourceIP: "192.0.2.1", slot: .current)
-        // Within the minute of the current secret's use: the previous secret's first use is still queued.
-        recorder.record(id, at: start.addingTimeInterval(5), sourceIP: "192.0.2.2", slot: .previous)
-        recorder.record(id, at: start.addingTimeInterval(20), sourceIP: "192.0.2.3", slot: .current)
-        #expect(recorder.localUses(of: id) == .init(current: start.addingTimeInterval(20), previous: start.addingTimeInterval(5)))
-        await recorder.flush()
-        let token = try #require(try await world.store.token(id: id))
-        #expect(token.lastUsedAt == start.addingTimeInterval(5), "the previous secret's use was written; the third was not")
-        #expect(token.secretLastUsedAt == start)
-        try await world.close()
+        try await world.closing {
+            let id = try #require(TokenID(world.admin.id))
+            let recorder = UsageRecorder(store: world.store, flushInterval: 3600, logger: Logger(label: "test"))
+            let start = Date(timeIntervalSince1970: 1_900_000_000)
+            #expect(recorder.localUses(of: id) == UsageRecorder.LocalUses())
+            recorder.record(id, at: start, sourceIP: "192.0.2.1", slot: .current)
+            // Within the minute of the current secret's use: the previous secret's first use is still queued.
+            recorder.record(id, at: start.addingTimeInterval(5), sourceIP: "192.0.2.2", slot: .previous)
+            recorder.record(id, at: start.addingTimeInterval(20), sourceIP: "192.0.2.3", slot: .current)
+            #expect(recorder.localUses(of: id) == .init(current: start.addingTimeInterval(20), previous: start.addingTimeInterval(5)))
+            await recorder.flush()
+            let token = try #require(try await world.store.token(id: id))
+            #expect(token.lastUsedAt == start.addingTimeInterval(5), "the previous secret's use was written; the third was not")
+            #expect(token.secretLastUsedAt == start)
+        }
     }
 }

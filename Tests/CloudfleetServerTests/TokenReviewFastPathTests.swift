@@ -96,25 +96,26 @@ import Testing
 
     @Test func theRequestLineIsTheRoutersLine() async throws {
         let world = try await TestWorld.make()
-        let recorder = LogRecorder()
-        let app = try await buildApplication(configuration: world.configuration, dependencies: world.dependencies, logger: recorder.logger)
-        try await app.test(.live) { client in
-            let cluster = try await client.createCluster(world.admin.basic, name: "prod")
-            let credential = try await client.issueWebhookCredential(world.admin.basic, cluster: cluster)
-            let token = try await client.clusterToken(world.admin.basic, cluster: cluster)
-            for _ in 1...2 {
-                #expect(try await client.verdict(cluster: cluster, credential: credential, token: token).authenticated == true)
+        try await world.closing {
+            let recorder = LogRecorder()
+            let app = try await buildApplication(configuration: world.configuration, dependencies: world.dependencies, logger: recorder.logger)
+            try await app.test(.live) { client in
+                let cluster = try await client.createCluster(world.admin.basic, name: "prod")
+                let credential = try await client.issueWebhookCredential(world.admin.basic, cluster: cluster)
+                let token = try await client.clusterToken(world.admin.basic, cluster: cluster)
+                for _ in 1...2 {
+                    #expect(try await client.verdict(cluster: cluster, credential: credential, token: token).authenticated == true)
+                }
             }
+            let reviews = recorder.lines.filter { $0.message == "request" && $0.metadata["path"]?.hasSuffix("/tokenreview") == true }
+            #expect(reviews.count == 2)
+            #expect(reviews.map(\.level) == [.info, .info])
+            #expect(reviews.map { Set($0.metadata.keys) } == Array(repeating: ["method", "path", "status", "duration_ms"], count: 2))
+            #expect(reviews.map { $0.metadata["method"] } == ["POST", "POST"])
+            #expect(reviews.map { $0.metadata["status"] } == ["200", "200"])
+            #expect(reviews[0].metadata["path"] == reviews[1].metadata["path"])
+            #expect(reviews.allSatisfy { Double($0.metadata["duration_ms"] ?? "") != nil })
         }
-        let reviews = recorder.lines.filter { $0.message == "request" && $0.metadata["path"]?.hasSuffix("/tokenreview") == true }
-        #expect(reviews.count == 2)
-        #expect(reviews.map(\.level) == [.info, .info])
-        #expect(reviews.map { Set($0.metadata.keys) } == Array(repeating: ["method", "path", "status", "duration_ms"], count: 2))
-        #expect(reviews.map { $0.metadata["method"] } == ["POST", "POST"])
-        #expect(reviews.map { $0.metadata["status"] } == ["200", "200"])
-        #expect(reviews[0].metadata["path"] == reviews[1].metadata["path"])
-        #expect(reviews.allSatisfy { Double($0.metadata["duration_ms"] ?? "") != nil })
-        try await world.close()
     }
 
     @Test func theDateFieldIsAnIMFFixdate() {
@@ -149,11 +150,11 @@ import Testing
     /// Runs `body` with the handler on an embedded channel (see `channel(_:)`), then cleans up.
     private static func withChannel(_ body: (EmbeddedChannel) throws -> Void) async throws {
         let world = try await TestWorld.make()
-        let channel = try await channel(world)
-        let outcome = Result { try body(channel) }
-        _ = try? channel.finish()
-        try await world.close()
-        try outcome.get()
+        try await world.closing {
+            let channel = try await channel(world)
+            defer { _ = try? channel.finish() }
+            try body(channel)
+        }
     }
 
     private static let reviewPath = "/v1/clusters/\(ClusterID.generate())/tokenreview"
