@@ -148,4 +148,53 @@ import Testing
             }
         }
     }
+
+    @Test func aRotationToES256PublishesAnECKeyAndEveryPathAcceptsBothKeys() async throws {
+        let world = try await TestWorld.make()
+        let (oldKID, clusterID, credential, oldClusterToken, oldAccessToken) = try await world.run { client in
+            let keys = try #require(try await client.send(.get, "/.well-known/jwks.json").json["keys"] as? [[String: String]])
+            let id = try await client.createCluster(world.admin.basic, name: "prod")
+            let credential = try await client.issueWebhookCredential(world.admin.basic, cluster: id)
+            return (
+                try #require(keys.first?["kid"]), id, credential, try await client.clusterToken(world.admin.basic, cluster: id),
+                try await client.accessToken(world.admin)
+            )
+        }
+        #expect(try DecodedJWT(oldAccessToken).header["alg"] as? String == "RS256", "the first key is RS256")
+
+        let newKID = try await SigningKeyRotation.rotate(store: world.store, serverKey: world.dependencies.serverKey, algorithm: .es256)
+
+        try await world.test { client in
+            let discovery = try await client.send(.get, "/.well-known/openid-configuration").json
+            #expect(discovery["id_token_signing_alg_values_supported"] as? [String] == ["ES256", "RS256"], "the signing key's first")
+            let reply = try await client.send(.get, "/.well-known/jwks.json")
+            let keys = try #require(try reply.json["keys"] as? [[String: String]])
+            let ec = try #require(keys.first { $0["kid"] == newKID })
+            #expect(ec["kty"] == "EC" && ec["crv"] == "P-256" && ec["alg"] == "ES256" && ec["use"] == "sig")
+            #expect(ec["n"] == nil && ec["e"] == nil)
+            for coordinate in [ec["x"], ec["y"]] {
+                // 32 bytes in base64url without padding (RFC 7518 §6.2.1.2).
+                let text = try #require(coordinate)
+                #expect(text.count == 43 && !text.contains { "=+/".contains($0) }, "\(text)")
+            }
+            #expect(keys.first { $0["kid"] == oldKID }?["kty"] == "RSA")
+
+            let newClusterToken = try await client.clusterToken(world.admin.basic, cluster: clusterID)
+            let newAccessToken = try await client.accessToken(world.admin)
+            for token in [newClusterToken, newAccessToken] {
+                let header = try DecodedJWT(token).header
+                #expect(header["alg"] as? String == "ES256" && header["kid"] as? String == newKID)
+            }
+            // A verifier that knows only the published set (as a kube-apiserver in OIDC mode) accepts both keys' tokens.
+            let verifier = JWTKeyCollection()
+            try await verifier.add(jwksJSON: reply.text)
+            for token in [oldClusterToken, newClusterToken] {
+                #expect((try? await verifier.verify(token, as: ClusterTokenClaims.self)) != nil)
+                #expect(try await client.verdict(cluster: clusterID, credential: credential, token: token).authenticated == true)
+            }
+            for token in [oldAccessToken, newAccessToken] {
+                #expect(try await client.send(.get, "/v1/tokens/self", auth: Credentials.bearerHeader(token)).status == .ok)
+            }
+        }
+    }
 }

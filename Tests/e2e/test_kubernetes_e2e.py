@@ -50,8 +50,8 @@ from kubernetes import client as k8s
 import kube_models
 import openapi_contract
 from conftest import BASE62, Seen, ServerProcess, ServerTLS, base62, built_binary, clean_env, free_port
-from fake_apiserver import (AuthenticationConfigAuthenticator, FakeAPIServer, OIDCFlags, OIDCFlagsAuthenticator, Refused,
-                            WebhookAuthenticator)
+from fake_apiserver import (AuthenticationConfigAuthenticator, FakeAPIServer, JWTVerifier, OIDCFlags, OIDCFlagsAuthenticator,
+                            Refused, WebhookAuthenticator)
 from pki import CA
 
 KUBECTL = shutil.which("kubectl")
@@ -482,7 +482,7 @@ def test_kubectl_whoami_through_oidc(configured_by, server, machine, fake, pki, 
         assert (flags.issuer_url, flags.client_id) == (cluster["issuer"], cluster["audience"])
         assert flags.username_claim == "k8s_username" and flags.username_prefix == "-" and flags.groups_claim == "k8s_groups"
         assert flags.required_claims == {"token_use": "kube", "cluster": cluster["id"]}
-        assert flags.signing_algs == ["RS256"]
+        assert flags.signing_algs == ["RS256", "ES256"]
         assert flags.ca_file == f"{FLAG_DIR}/issuer-ca.crt", flags.ca_file
         local_ca = setup.files / "issuer-ca.crt"
         assert local_ca.read_text() == pki.issuer_ca_pem
@@ -798,20 +798,30 @@ def discover(server: ServerProcess) -> tuple[dict, dict]:
 
 
 def verify_with_jwks(token: str, document: dict, jwks: dict, audience: str) -> dict:
+    """Verifies `token` with the published key its `kid` names, by that key's own algorithm (never the token's)."""
     header = jwt.get_unverified_header(token)
-    assert header["alg"] == "RS256" and header.get("kid"), header
+    assert header["alg"] in ("RS256", "ES256") and header.get("kid"), header
     keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys}
     assert header["kid"] in keys, f"kid {header['kid']} is not in the JWKS ({sorted(keys)})"
-    return jwt.decode(token, keys[header["kid"]].key, algorithms=["RS256"], audience=audience, issuer=document["issuer"],
+    algorithm = next(key["alg"] for key in jwks["keys"] if key["kid"] == header["kid"])
+    assert header["alg"] == algorithm, (header, algorithm)
+    return jwt.decode(token, keys[header["kid"]].key, algorithms=[algorithm], audience=audience, issuer=document["issuer"],
                       options={"require": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"]})
 
 
 def assert_jwks_members_are_base64url(jwks: dict) -> None:
     assert jwks["keys"], jwks
     for key in jwks["keys"]:
-        assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig"), key
+        assert key["use"] == "sig" and B64URL_RE.match(key["kid"]), key
         assert "d" not in key and "p" not in key, "a private member in the JWKS"
-        for member in ("n", "e", "kid"):
+        if key["kty"] == "EC":
+            assert (key["alg"], key["crv"]) == ("ES256", "P-256") and "n" not in key, key
+            for member in ("x", "y"):
+                assert B64URL_RE.match(key[member]), f"{member} is not base64url without padding: {key[member]!r}"
+                assert len(base64.urlsafe_b64decode(key[member] + "=" * (-len(key[member]) % 4))) == 32, key
+            continue
+        assert (key["kty"], key["alg"]) == ("RSA", "RS256") and "x" not in key, key
+        for member in ("n", "e"):
             assert B64URL_RE.match(key[member]), f"{member} is not base64url without padding: {key[member]!r}"
         assert int.from_bytes(base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4)), "big").bit_length() >= 2048
         assert base64.urlsafe_b64decode(key["e"] + "=" * (-len(key["e"]) % 4)) == b"\x01\x00\x01"
@@ -864,6 +874,26 @@ def test_cluster_tokens_verify_from_discovery_and_jwks_and_survive_rotation(serv
     assert new_kid != old_kid and new_kid in kids and new_kid in rotated.stdout, (old_kid, new_kid, rotated.stdout)
     for token in (issued["token"], fresh):  # both verify from the published keys alone, and at the webhook
         assert verify_with_jwks(token, document, jwks, cluster["audience"])["sub"] == ops.id
+        assert reviewed_user(review(server, cluster, credential, token)).username == ops.username
+
+    # And on to ES256: the tokens of every key still published verify from the published keys alone, as an API server
+    # does with the `--oidc-signing-algs=RS256,ES256` that `clusters auth-config` prints, and at the webhook.
+    rotated = subprocess.run([str(server.binary), "admin", "rotate-signing-key", "--algorithm", "ES256", "--data-dir",
+                              str(server.data_dir)],
+                             capture_output=True, text=True, timeout=60, env=clean_env(SWIFT_BACKTRACE="enable=no"))
+    assert rotated.returncode == 0 and rotated.stdout.strip().endswith("(ES256)"), (rotated.stdout, rotated.stderr)
+    server.stop()
+    server.start()
+    document, jwks = discover(server)
+    assert document["id_token_signing_alg_values_supported"] == ["ES256", "RS256"], document
+    assert_jwks_members_are_base64url(jwks)
+    assert sorted(key["kty"] for key in jwks["keys"]) == ["EC", "RSA", "RSA"], jwks
+    signed_es256 = cluster_token(server, ops, cluster["id"])
+    assert jwt.get_unverified_header(signed_es256)["alg"] == "ES256"
+    apiserver = JWTVerifier(document["issuer"], [cluster["audience"]], ["RS256", "ES256"], str(server.tls.ca))
+    for token in (issued["token"], fresh, signed_es256):
+        assert verify_with_jwks(token, document, jwks, cluster["audience"])["sub"] == ops.id
+        assert apiserver.claims(token)["k8s_username"] == ops.username
         assert reviewed_user(review(server, cluster, credential, token)).username == ops.username
 
 

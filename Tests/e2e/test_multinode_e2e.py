@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import statistics
 import subprocess
 import time
@@ -267,16 +268,21 @@ def test_tls_to_the_database(server_binary, tmp_path):
     assert "cfs_" not in unverified.stderr and "Traceback" not in unverified.stderr
 
 
-def kid_of(access_token: str) -> str:
+def header_of(access_token: str) -> dict:
     import json
 
     header = access_token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+
+
+def kid_of(access_token: str) -> str:
+    return header_of(access_token)["kid"]
 
 
 def test_signing_key_rotation_reaches_every_node(cluster, server_binary, tmp_path):
     """After `admin rotate-signing-key`, every node signs with the new key within a second, and access tokens
-    signed with the previous key keep working on every node until they expire."""
+    signed with the previous key keep working on every node until they expire. The rotation also changes the
+    algorithm, from the first key's RS256 to ES256: every node verifies both, and the JWKS publishes both."""
     a, b, c = cluster
     admin = basic(a.bootstrap.token_id, a.bootstrap.secret)
     token_id, secret = create(a, admin)
@@ -287,11 +293,14 @@ def test_signing_key_rotation_reaches_every_node(cluster, server_binary, tmp_pat
         return Seen.access_token(response.json()["access_token"])
 
     before = mint(b)
+    assert header_of(before)["alg"] == "RS256"
     rotated = subprocess.run(
-        [str(server_binary), "admin", "rotate-signing-key", "--data-dir", str(tmp_path / "admin")] + a.extra_args,
+        [str(server_binary), "admin", "rotate-signing-key", "--algorithm", "ES256", "--data-dir", str(tmp_path / "admin")]
+        + a.extra_args,
         capture_output=True, text=True, timeout=60, env={**os.environ, **a.extra_env})
     assert rotated.returncode == 0, rotated.stderr
-    new_kid = rotated.stdout.strip().rsplit(" ", 1)[-1]
+    new_kid, algorithm = re.fullmatch(r"New signing key: (\S+) \((\S+)\)", rotated.stdout.strip()).groups()
+    assert algorithm == "ES256"
     assert new_kid != kid_of(before)
     since = time.monotonic()
     for node in cluster:
@@ -300,7 +309,14 @@ def test_signing_key_rotation_reaches_every_node(cluster, server_binary, tmp_pat
             time.sleep(POLL)
     print(f"\nsigning key rotation: every node signs with the new key after {(time.monotonic() - since) * 1000:.0f} ms")
     after = mint(c)
+    assert header_of(after)["alg"] == "ES256"
+    assert len(after) < len(before) - 200, "an ES256 signature is 86 characters, an RS256 one 342"
     for node in cluster:
         for access_token in (before, after):
             response = requests.get(node.url + "/v1/organization", headers={"Authorization": "Bearer " + access_token}, timeout=10)
             assert response.status_code == 200, (node.url, kid_of(access_token))
+        published = {key["kid"]: key for key in requests.get(node.url + "/.well-known/jwks.json", timeout=10).json()["keys"]}
+        assert published[new_kid]["kty"] == "EC" and published[new_kid]["crv"] == "P-256", published[new_kid]
+        assert published[kid_of(before)]["kty"] == "RSA", published[kid_of(before)]
+        discovery = requests.get(node.url + "/.well-known/openid-configuration", timeout=10).json()
+        assert discovery["id_token_signing_alg_values_supported"] == ["ES256", "RS256"], discovery

@@ -146,6 +146,8 @@ struct AuthConfig {
             # kube-apiserver --oidc-* flags for cluster \(cluster.name) (\(cluster.id)): the alternative to
             # --authentication-config (and the only way before 1.29). Same mapping, made from the finished claims
             # k8s_username and k8s_groups; "-" turns the issuer prefix off. Use one or the other, never both.
+            # Both algorithms of Cloudfleet's signing keys (RS256 unless rotated to ES256), so that a rotation from one
+            # to the other needs no change here.
             --oidc-issuer-url=\(cluster.issuer)
             --oidc-client-id=\(cluster.audience)
             --oidc-username-claim=k8s_username
@@ -153,7 +155,7 @@ struct AuthConfig {
             --oidc-groups-claim=k8s_groups
             --oidc-required-claim=token_use=kube
             --oidc-required-claim=cluster=\(cluster.id)
-            --oidc-signing-algs=RS256
+            --oidc-signing-algs=RS256,ES256
 
             """
         if cluster.issuerCABundle != nil {

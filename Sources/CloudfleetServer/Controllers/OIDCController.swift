@@ -21,7 +21,8 @@ struct OIDCController {
         let tokenEndpoint: String
         let responseTypesSupported = ["id_token"]
         let subjectTypesSupported = ["public"]
-        let idTokenSigningAlgValuesSupported = ["RS256"]
+        /// The algorithms of the published keys, the one that signs now first.
+        let idTokenSigningAlgValuesSupported: [String]
         let grantTypesSupported = ["client_credentials"]
         let tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
         let claimsSupported = [
@@ -49,7 +50,9 @@ struct OIDCController {
     @Sendable func discovery(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<Discovery> {
         EditedResponse(
             headers: [.cacheControl: "public, max-age=300"],
-            response: Discovery(issuer: issuer, jwksURI: issuer + Self.jwksPath, tokenEndpoint: issuer + "/v1/auth/token"))
+            response: Discovery(
+                issuer: issuer, jwksURI: issuer + Self.jwksPath, tokenEndpoint: issuer + "/v1/auth/token",
+                idTokenSigningAlgValuesSupported: signingKeys.current.algorithms.map(\.rawValue)))
     }
 
     @Sendable func jwks(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<JWKS> {
