@@ -682,11 +682,17 @@ def pin_postgres() -> None:
 
 
 def seed_store(server: Server, server_key_bytes: bytes, size: int, psql: list[str],
-               working_set: int) -> tuple[dict, Seeded]:
+               working_set: int, signing_algorithm: str = "RS256") -> tuple[dict, Seeded]:
     """Before the server starts: an organization and its Administrator from `cloudfleet-server admin` (which
     migrates the schema), then `size - 1` more tokens inserted straight into the store (SQLite, or PostgreSQL
-    through `psql`)."""
+    through `psql`). With a `signing_algorithm` other than the first key's RS256, the signing key is rotated to it,
+    as an operator would (`admin rotate-signing-key --algorithm`)."""
     organization = server.admin("create-organization", "--name", "Bench")["organization_id"]
+    if signing_algorithm != "RS256":
+        rotated = subprocess.run([str(server.binary), "admin", "rotate-signing-key", "--algorithm", signing_algorithm,
+                                  *server.common_args()], env=server.env(), capture_output=True, text=True, check=False)
+        if rotated.returncode != 0:
+            raise RuntimeError(f"admin rotate-signing-key failed: {rotated.stderr}")
     created = server.admin("create-token", "--name", "bench administrator", "--role", "Administrator",
                            "--organization", organization)
     keep = min(2 * working_set, size - 1)
@@ -711,7 +717,7 @@ def run_configuration(store: str, size: int, args, work: Path) -> dict:
             pin_postgres()
     server = Server(args.server_bin, root, database_url, base64.b64encode(server_key_bytes).decode(), args.pin,
                     args.server_log_level)
-    base, seeded = seed_store(server, server_key_bytes, size, psql, args.working_set)
+    base, seeded = seed_store(server, server_key_bytes, size, psql, args.working_set, args.signing_algorithm)
     server.start()
     try:
         fixture = prepare(server, base, seeded)
@@ -758,7 +764,7 @@ def run_instructions(args, work: Path) -> list[dict]:
     server = Server(binary, root, None, base64.b64encode(server_key_bytes).decode(), False, args.server_log_level,
                     wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
                              f"--callgrind-out-file={dumps}/callgrind.out.%p"])
-    base, seeded = seed_store(server, server_key_bytes, 1000, [], args.working_set)
+    base, seeded = seed_store(server, server_key_bytes, 1000, [], args.working_set, args.signing_algorithm)
     server.start()
     assert server.process is not None
     pid = str(server.process.pid)
@@ -929,7 +935,8 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
         + (f"Pinned: server, nginx and PostgreSQL on CPU {SERVER_CPU}, wrk and hyperfine on CPU {CLIENT_CPU} "
            "(`taskset`)." if args.pin else "Not pinned.")
         + f" wrk: 1 thread, {args.connections} connections unless the row says otherwise, {args.duration:g} s per "
-        f"row after {args.warmup:g} s of warm-up. Server log level `{args.server_log_level}` (logs discarded). "
+        f"row after {args.warmup:g} s of warm-up. Server log level `{args.server_log_level}` (logs discarded); "
+        f"{args.signing_algorithm} signing key. "
         f"Authenticated rows use {args.working_set} different tokens in turn. \"Paired\" is the median of "
         f"{args.ratio_rounds} ratios from runs of {args.ratio_seconds:g} s taking turns with the no-op route "
         f"(A B B A …).",
@@ -1054,6 +1061,9 @@ def main() -> int:
     parser.add_argument("--ratio-rounds", type=int, help="no-op/authenticated pairs per row (default 6, quick 2)")
     parser.add_argument("--ratio-seconds", type=float, help="seconds per run of a pair (default 2)")
     parser.add_argument("--working-set", type=int, default=100, help="tokens the authenticated rows take turns with")
+    parser.add_argument("--signing-algorithm", choices=["RS256", "ES256"], default="RS256",
+                        help="algorithm of the signing key that signs access and cluster tokens (default: the first "
+                             "key's RS256; ES256 rotates to a P-256 key before the server starts)")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--server-log-level", default="info")
     parser.add_argument("--skip-http", action="store_true")
