@@ -63,30 +63,24 @@ import Testing
 
     @Test func reflectsChangesAtOnceWithoutReadingTheStoreOtherwise() async throws {
         let world = try await TestWorld.make()
-        try await world.closing {
-            let counting = CountingStore(world.store)
-            var dependencies = world.dependencies
-            dependencies.store = counting
-            let app = try await buildApplication(configuration: world.configuration, dependencies: dependencies)
-            try await app.test(.router) { client in
-                let token = try await client.createToken(world.admin, name: "ci", role: "User")
-                #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).string("role") == "User")
-                let reads = counting.tokenLookups
-                for _ in 0..<10 {
-                    #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).status == .ok)
-                }
-                #expect(counting.tokenLookups == reads, "answered from the verification cache")
-
-                let changed = try await client.send(
-                    .patch, "/v1/tokens/\(token.id)", auth: world.admin.basic, json: #"{"role":"Administrator","name":"deploy"}"#)
-                #expect(changed.status == .ok)
-                let after = try await client.send(.get, "/v1/tokens/self", auth: token.basic)
-                #expect(try after.string("role") == "Administrator")
-                #expect(try after.string("name") == "deploy")
-
-                #expect(try await client.send(.delete, "/v1/tokens/\(token.id)", auth: world.admin.basic).status == .noContent)
-                #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).status == .unauthorized)
+        try await world.testCountingReads { counting, client in
+            let token = try await client.createToken(world.admin, name: "ci", role: "User")
+            #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).string("role") == "User")
+            let reads = counting.tokenLookups
+            for _ in 0..<10 {
+                #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).status == .ok)
             }
+            #expect(counting.tokenLookups == reads, "answered from the verification cache")
+
+            let changed = try await client.send(
+                .patch, "/v1/tokens/\(token.id)", auth: world.admin.basic, json: #"{"role":"Administrator","name":"deploy"}"#)
+            #expect(changed.status == .ok)
+            let after = try await client.send(.get, "/v1/tokens/self", auth: token.basic)
+            #expect(try after.string("role") == "Administrator")
+            #expect(try after.string("name") == "deploy")
+
+            #expect(try await client.send(.delete, "/v1/tokens/\(token.id)", auth: world.admin.basic).status == .noContent)
+            #expect(try await client.send(.get, "/v1/tokens/self", auth: token.basic).status == .unauthorized)
         }
     }
 }

@@ -181,36 +181,30 @@ import Testing
     @Test func whileLimitedGuessesNoLongerReachTheDatabase() async throws {
         let clock = TestClock()
         let world = try await TestWorld.make(now: clock.function)
-        try await world.closing {
-            let counting = CountingStore(world.store)
-            var dependencies = world.dependencies
-            dependencies.store = counting
-            let app = try await buildApplication(configuration: world.configuration, dependencies: dependencies)
-            try await app.test(.router) { client in
-                // A well-formed ID of no token: never cached, so each unlimited guess reads the store.
-                let nobody = Credentials(id: TokenID.generate().rawValue, secret: TokenSecret.generate().reveal)
-                for _ in 1...10 {
-                    #expect(try await client.send(.get, "/v1/organization", auth: nobody.basic).status == .unauthorized)
-                }
-                let afterBurst = counting.tokenLookups
-                #expect(afterBurst == 10)
-                // While limited, the ID reaches the store at most once a second, however many guesses come.
-                for second in 1...3 {
-                    for _ in 1...50 {
-                        let reply = try await client.send(.get, "/v1/organization", auth: nobody.basic)
-                        #expect(reply.status == .tooManyRequests)
-                        #expect(reply.headers[.retryAfter].flatMap { Int($0) }.map { (1...6).contains($0) } == true)
-                    }
-                    #expect(counting.tokenLookups == afterBurst + second, "limited guesses read the store")
-                    clock.advance(by: 1)
-                }
-                // A token not in the cache, whose ID is limited: its holder gets in with that one read a second.
-                let holder = try await client.createToken(world.admin, name: "holder")
-                let wrong = Credentials(id: holder.id, secret: TokenSecret.generate().reveal)
-                for _ in 1...10 { _ = try await client.send(.get, "/v1/organization", auth: wrong.basic) }
-                #expect(try await client.send(.get, "/v1/organization", auth: wrong.basic).status == .tooManyRequests)
-                #expect(try await client.send(.get, "/v1/organization", auth: holder.basic).status == .ok)
+        try await world.testCountingReads { counting, client in
+            // A well-formed ID of no token: never cached, so each unlimited guess reads the store.
+            let nobody = Credentials(id: TokenID.generate().rawValue, secret: TokenSecret.generate().reveal)
+            for _ in 1...10 {
+                #expect(try await client.send(.get, "/v1/organization", auth: nobody.basic).status == .unauthorized)
             }
+            let afterBurst = counting.tokenLookups
+            #expect(afterBurst == 10)
+            // While limited, the ID reaches the store at most once a second, however many guesses come.
+            for second in 1...3 {
+                for _ in 1...50 {
+                    let reply = try await client.send(.get, "/v1/organization", auth: nobody.basic)
+                    #expect(reply.status == .tooManyRequests)
+                    #expect(reply.headers[.retryAfter].flatMap { Int($0) }.map { (1...6).contains($0) } == true)
+                }
+                #expect(counting.tokenLookups == afterBurst + second, "limited guesses read the store")
+                clock.advance(by: 1)
+            }
+            // A token not in the cache, whose ID is limited: its holder gets in with that one read a second.
+            let holder = try await client.createToken(world.admin, name: "holder")
+            let wrong = Credentials(id: holder.id, secret: TokenSecret.generate().reveal)
+            for _ in 1...10 { _ = try await client.send(.get, "/v1/organization", auth: wrong.basic) }
+            #expect(try await client.send(.get, "/v1/organization", auth: wrong.basic).status == .tooManyRequests)
+            #expect(try await client.send(.get, "/v1/organization", auth: holder.basic).status == .ok)
         }
     }
 

@@ -71,6 +71,18 @@ struct TestWorld {
         try await closing { try await run(body) }
     }
 
+    /// Like ``test(_:)``, against an application whose store counts its reads: for tests that prove a request did
+    /// not reach the database.
+    func testCountingReads<T: Sendable>(_ body: @Sendable (CountingStore, any TestClientProtocol) async throws -> T) async throws -> T {
+        try await closing {
+            let counting = CountingStore(store)
+            var dependencies = self.dependencies
+            dependencies.store = counting
+            let app = try await buildApplication(configuration: configuration, dependencies: dependencies)
+            return try await app.test(.router) { client in try await body(counting, client) }
+        }
+    }
+
     /// Runs `body`, then closes the world whether `body` returned or threw (a failed `#require` throws): for tests
     /// that build their own application or read the store around their requests.
     func closing<T>(_ body: () async throws -> T) async throws -> T {

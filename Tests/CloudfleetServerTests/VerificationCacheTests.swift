@@ -12,33 +12,27 @@ import Testing
 @Suite struct VerificationCacheTests {
     @Test func aKnownTokenAuthenticatesWithoutADatabaseRoundTrip() async throws {
         let world = try await TestWorld.make()
-        try await world.closing {
-            let counting = CountingStore(world.store)
-            var dependencies = world.dependencies
-            dependencies.store = counting
-            let app = try await buildApplication(configuration: world.configuration, dependencies: dependencies)
-            try await app.test(.router) { client in
-                let bearer = Credentials.bearerHeader(try await client.accessToken(world.user))
-                let afterExchange = counting.tokenLookups
-                #expect(afterExchange == 1, "the first use reads the token once")
-                for _ in 0..<20 {
-                    #expect(try await client.send(.get, "/v1/organization", auth: world.user.basic).status == .ok)
-                    #expect(try await client.send(.get, "/v1/organization", auth: bearer).status == .ok)
-                }
-                #expect(counting.tokenLookups == afterExchange, "40 authenticated calls, no further look-up")
-
-                // A change invalidates and reads the new state once (the service warms the cache for the token's next
-                // request); the calls after it need no look-up and see the new role.
-                #expect(try await client.send(.get, "/v1/organization", auth: world.admin.basic).status == .ok)  // admin cached
-                let beforeChange = counting.tokenLookups
-                let promoted = try await client.send(
-                    .patch, "/v1/tokens/\(world.user.id)", auth: world.admin.basic, json: #"{"role":"Administrator"}"#)
-                #expect(promoted.status == .ok)
-                #expect(counting.tokenLookups == beforeChange + 1)
-                #expect(try await client.send(.get, "/v1/audit-events", auth: bearer).status == .ok)
-                #expect(try await client.send(.get, "/v1/audit-events", auth: world.user.basic).status == .ok)
-                #expect(counting.tokenLookups == beforeChange + 1)
+        try await world.testCountingReads { counting, client in
+            let bearer = Credentials.bearerHeader(try await client.accessToken(world.user))
+            let afterExchange = counting.tokenLookups
+            #expect(afterExchange == 1, "the first use reads the token once")
+            for _ in 0..<20 {
+                #expect(try await client.send(.get, "/v1/organization", auth: world.user.basic).status == .ok)
+                #expect(try await client.send(.get, "/v1/organization", auth: bearer).status == .ok)
             }
+            #expect(counting.tokenLookups == afterExchange, "40 authenticated calls, no further look-up")
+
+            // A change invalidates and reads the new state once (the service warms the cache for the token's next
+            // request); the calls after it need no look-up and see the new role.
+            #expect(try await client.send(.get, "/v1/organization", auth: world.admin.basic).status == .ok)  // admin cached
+            let beforeChange = counting.tokenLookups
+            let promoted = try await client.send(
+                .patch, "/v1/tokens/\(world.user.id)", auth: world.admin.basic, json: #"{"role":"Administrator"}"#)
+            #expect(promoted.status == .ok)
+            #expect(counting.tokenLookups == beforeChange + 1)
+            #expect(try await client.send(.get, "/v1/audit-events", auth: bearer).status == .ok)
+            #expect(try await client.send(.get, "/v1/audit-events", auth: world.user.basic).status == .ok)
+            #expect(counting.tokenLookups == beforeChange + 1)
         }
     }
 
