@@ -303,12 +303,16 @@ class Server:
             args += ["--database-url", self.database_url]
         return args
 
-    def admin(self, *args: str) -> dict:
-        result = subprocess.run([str(self.binary), "admin", *args, *self.common_args(), "--output", "json"],
+    def admin_text(self, *args: str) -> str:
+        """What `cloudfleet-server admin ARGS` prints, against this server's store."""
+        result = subprocess.run([str(self.binary), "admin", *args, *self.common_args()],
                                 env=self.env(), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"admin {' '.join(args)} failed: {result.stderr}")
-        return json.loads(result.stdout)
+        return result.stdout
+
+    def admin(self, *args: str) -> dict:
+        return json.loads(self.admin_text(*args, "--output", "json"))
 
     def start(self) -> None:
         # Lifetimes of an hour: the access and cluster tokens made for the run outlast it.
@@ -689,10 +693,7 @@ def seed_store(server: Server, server_key_bytes: bytes, size: int, psql: list[st
     as an operator would (`admin rotate-signing-key --algorithm`)."""
     organization = server.admin("create-organization", "--name", "Bench")["organization_id"]
     if signing_algorithm != "RS256":
-        rotated = subprocess.run([str(server.binary), "admin", "rotate-signing-key", "--algorithm", signing_algorithm,
-                                  *server.common_args()], env=server.env(), capture_output=True, text=True, check=False)
-        if rotated.returncode != 0:
-            raise RuntimeError(f"admin rotate-signing-key failed: {rotated.stderr}")
+        server.admin_text("rotate-signing-key", "--algorithm", signing_algorithm)
     created = server.admin("create-token", "--name", "bench administrator", "--role", "Administrator",
                            "--organization", organization)
     keep = min(2 * working_set, size - 1)
