@@ -878,9 +878,14 @@ def test_cluster_tokens_verify_from_discovery_and_jwks_and_survive_rotation(serv
 
     # And on to ES256: the tokens of every key still published verify from the published keys alone, as an API server
     # does with the `--oidc-signing-algs=RS256,ES256` that `clusters auth-config` prints, and at the webhook.
-    rotated = subprocess.run([str(server.binary), "admin", "rotate-signing-key", "--algorithm", "ES256", "--data-dir",
-                              str(server.data_dir)],
-                             capture_output=True, text=True, timeout=60, env=clean_env(SWIFT_BACKTRACE="enable=no"))
+    def rotate_to(algorithm: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(server.binary), "admin", "rotate-signing-key", "--algorithm", algorithm, "--data-dir",
+                               str(server.data_dir)],
+                              capture_output=True, text=True, timeout=60, env=clean_env(SWIFT_BACKTRACE="enable=no"))
+
+    refused = rotate_to("HS256")  # a symmetric key could not be published: refused, and nothing is made
+    assert refused.returncode == 64 and "'RS256'" in refused.stderr and "'ES256'" in refused.stderr, refused.stderr
+    rotated = rotate_to("es256")  # JOSE names are upper case; the lower-case spelling means the same
     assert rotated.returncode == 0 and rotated.stdout.strip().endswith("(ES256)"), (rotated.stdout, rotated.stderr)
     server.stop()
     server.start()
