@@ -108,17 +108,26 @@ import Testing
         }
     }
 
+    /// Before a rotation: the first key's ID, a cluster and its webhook credential, and a cluster token and an access
+    /// token signed with the first key.
+    private static func beforeRotation(_ world: TestWorld) async throws
+        -> (kid: String, clusterID: String, credential: String, clusterToken: String, accessToken: String)
+    {
+        try await world.run { client in
+            let keys = try #require(try await client.send(.get, "/.well-known/jwks.json").json["keys"] as? [[String: String]])
+            let id = try await client.createCluster(world.admin.basic, name: "prod")
+            let credential = try await client.issueWebhookCredential(world.admin.basic, cluster: id)
+            return (
+                try #require(keys.first?["kid"]), id, credential, try await client.clusterToken(world.admin.basic, cluster: id),
+                try await client.accessToken(world.admin)
+            )
+        }
+    }
+
     @Test func afterARotationTheJWKSHoldsTheOldAndTheNewKey() async throws {
         let clock = TestClock()
         let world = try await TestWorld.make(now: clock.function)
-        // Before the rotation: the key set, a cluster and a cluster token signed with the first key.
-        let (oldKID, clusterID, credential, oldToken) = try await world.run { client in
-            let keys = try #require(try await client.send(.get, "/.well-known/jwks.json").json["keys"] as? [[String: String]])
-            let kid = try #require(keys.first?["kid"])
-            let id = try await client.createCluster(world.admin.basic, name: "prod")
-            let credential = try await client.issueWebhookCredential(world.admin.basic, cluster: id)
-            return (kid, id, credential, try await client.clusterToken(world.admin.basic, cluster: id))
-        }
+        let (oldKID, clusterID, credential, oldToken, _) = try await Self.beforeRotation(world)
         #expect(try DecodedJWT(oldToken).header["kid"] as? String == oldKID)
 
         let newKID = try await SigningKeyRotation.rotate(store: world.store, serverKey: world.dependencies.serverKey, now: clock.now)
@@ -151,15 +160,7 @@ import Testing
 
     @Test func aRotationToES256PublishesAnECKeyAndEveryPathAcceptsBothKeys() async throws {
         let world = try await TestWorld.make()
-        let (oldKID, clusterID, credential, oldClusterToken, oldAccessToken) = try await world.run { client in
-            let keys = try #require(try await client.send(.get, "/.well-known/jwks.json").json["keys"] as? [[String: String]])
-            let id = try await client.createCluster(world.admin.basic, name: "prod")
-            let credential = try await client.issueWebhookCredential(world.admin.basic, cluster: id)
-            return (
-                try #require(keys.first?["kid"]), id, credential, try await client.clusterToken(world.admin.basic, cluster: id),
-                try await client.accessToken(world.admin)
-            )
-        }
+        let (oldKID, clusterID, credential, oldClusterToken, oldAccessToken) = try await Self.beforeRotation(world)
         #expect(try DecodedJWT(oldAccessToken).header["alg"] as? String == "RS256", "the first key is RS256")
 
         let newKID = try await SigningKeyRotation.rotate(store: world.store, serverKey: world.dependencies.serverKey, algorithm: .es256)
