@@ -788,12 +788,14 @@ def discover(server: ServerProcess) -> tuple[dict, dict]:
     """The discovery document and the JWKS it names, fetched over HTTPS with nothing but the CA."""
     discovery = http("GET", server.url + "/.well-known/openid-configuration", timeout=10, verify=str(server.tls.ca))
     assert discovery.status_code == 200, discovery.text
+    openapi_contract.check("GET", "/.well-known/openid-configuration", discovery)
     document = discovery.json()
     assert document["issuer"] == server.url, document
     assert urlsplit(document["jwks_uri"]).scheme == "https", document
     assert "RS256" in document["id_token_signing_alg_values_supported"], document
     jwks = http("GET", document["jwks_uri"], timeout=10, verify=str(server.tls.ca))
     assert jwks.status_code == 200, jwks.text
+    openapi_contract.check("GET", "/.well-known/jwks.json", jwks)
     return document, jwks.json()
 
 
