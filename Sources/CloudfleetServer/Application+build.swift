@@ -64,12 +64,13 @@ public func buildApplication(configuration: ServerConfiguration, dependencies: A
         usage: usage, metrics: metrics, clock: dependencies.clock)
     let serviceCredentials = ServiceCredentials(store: dependencies.store, hasher: services.hasher, clock: dependencies.clock)
 
-    let router = Router(context: AppRequestContext.self)
+    let router = AppRouter()
     router.add(middleware: RequestLogMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(metrics: metrics))
-    // The API's routes first: Hummingbird's trie tries a path segment against the routes beside it in the order
-    // they were added, so the `/v1` calls, the traffic, are matched without first being compared with `healthz`,
-    // `readyz`, `openapi.yaml` and the rest (docs/decisions.md).
+    // A route without parameters is found by its whole path (`AppRouter`). The API's routes first: for the others,
+    // Hummingbird's trie tries a path segment against the routes beside it in the order they were added, so the
+    // `/v1` calls, the traffic, are matched without first being compared with `healthz`, `readyz`, `openapi.yaml`
+    // and the rest (docs/decisions.md).
     let v1 = AuthenticatedRoutes(router.group("v1"), gate: gate)
     TokensController(tokens: services.tokens, rotation: rotation, clock: dependencies.clock).addRoutes(to: v1)
     OrganizationController(store: dependencies.store, clock: dependencies.clock).addRoutes(to: v1)

@@ -348,9 +348,9 @@ import Testing
                     lifetime: 600, clock: { Date() }),
                 tokens: world.services.tokens, users: world.services.users, sso: nil, secureCookies: true, clock: { Date() })
             #expect(controller.sessionCookie == "__Host-cf_session")
-            let router = Router(context: AppRequestContext.self)
+            let router = AppRouter()
             controller.addRoutes(to: router)
-            try await Application(router: router).test(.router) { client in
+            try await Application(responder: router.buildResponder()).test(.router) { client in
                 let page = try await client.send(.get, "/console/sign-in/link?token=\(link)")
                 let preSession = try #require(page.cookie("__Host-cf_presession"))
                 #expect(try #require(page.setCookie("__Host-cf_presession")).contains("Secure"))

@@ -22,7 +22,7 @@ struct ConsoleController {
     var preSessionCookie: String { secureCookies ? "__Host-cf_presession" : "cf_presession" }
     static let ssoCookie = "cf_sso"
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         let console = router.group("console").add(middleware: ConsoleErrorMiddleware(pages: pages))
         console.get("", use: home)
         console.get("assets/{name}", use: asset)

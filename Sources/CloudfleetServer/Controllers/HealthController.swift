@@ -7,7 +7,7 @@ import Logging
 struct HealthController {
     let store: any Store
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         router.get("healthz", use: health)
         router.get("readyz", use: ready)
         router.get("v1/openapi.yaml", use: openAPI)

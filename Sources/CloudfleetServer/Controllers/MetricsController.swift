@@ -9,7 +9,7 @@ struct MetricsController {
     let metrics: ServerMetrics
     let store: any Store
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         router.get("metrics", use: scrape)
     }
 

@@ -12,7 +12,7 @@ struct OAuthTokenController {
     let authenticator: Authenticator
     let gate: AuthenticationGate
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         router.post("v1/auth/token", use: token)
     }
 

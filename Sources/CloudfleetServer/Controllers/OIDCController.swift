@@ -10,7 +10,7 @@ struct OIDCController {
 
     static let jwksPath = "/.well-known/jwks.json"
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         router.get(".well-known/openid-configuration", use: discovery)
         router.get(".well-known/jwks.json", use: jwks)
     }

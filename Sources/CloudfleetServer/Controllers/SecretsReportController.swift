@@ -16,7 +16,7 @@ struct SecretsReportController {
     let services: ServiceCredentials
     let tokens: TokenService
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         router.post("v1/secrets/report", use: report)
     }
 

@@ -27,7 +27,7 @@ struct TokenReviewController {
     /// The route, as the router names it in `endpointPath` (the metrics' route label).
     static let path = "/v1/clusters/{id}/tokenreview"
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: AppRouter) {
         router.post(RouterPath(Self.path), use: review)
     }
 
