@@ -68,12 +68,20 @@ struct ConstantRoutesResponder<Routes: HTTPResponder>: HTTPResponder where Route
         guard let route = routes[request.uri.path], let responder = route.responder(for: request.method) else {
             return try await router.respond(to: request, context: context)
         }
-        // A reference the router's middleware reads too; the parameters stay empty, as the router leaves them.
-        context.coreContext.endpointPath.value = route.path
+        // The parameters stay empty, as the router leaves them for a constant path.
+        return try await responder.respond(asRoute: route.path, to: request, context: context)
+    }
+}
+
+extension HTTPResponder where Context == AppRequestContext {
+    /// Runs this route's responder as Hummingbird's router runs the one it resolved: with the route's path in
+    /// `endpointPath` (a reference that the middleware around reads too, for the metrics' route label), and with an
+    /// HTTP error it throws turned into the answer.
+    func respond(asRoute path: String, to request: Request, context: AppRequestContext) async throws -> Response {
+        context.coreContext.endpointPath.value = path
         do {
-            return try await responder.respond(to: request, context: context)
+            return try await respond(to: request, context: context)
         } catch let error as any HTTPResponseError {
-            // As the router does with what its responders throw.
             return try error.response(from: request, context: context)
         }
     }

@@ -20,12 +20,6 @@ struct TokenReviewRouteResponder<Routes: HTTPResponder>: HTTPResponder where Rou
         }
         var context = context
         context.coreContext.parameters = ["id": clusterID]
-        context.coreContext.endpointPath.value = TokenReviewController.path
-        do {
-            return try await review.respond(to: request, context: context)
-        } catch let error as any HTTPResponseError {
-            // As the router does with what its responders throw.
-            return try error.response(from: request, context: context)
-        }
+        return try await review.respond(asRoute: TokenReviewController.path, to: request, context: context)
     }
 }
