@@ -456,6 +456,9 @@ class Scenario:
     requests: list[Req]
     connections: int
     authenticated: bool = True  # ratio to the no-op route and the 85 % target
+    # The no-op route with an authenticated row's `Authorization` field, which it does not read: what the credential's
+    # bytes cost in the HTTP parser and HTTP types before any authentication (paired ratio, no target).
+    reference: bool = False
     paced: bool = False  # also measure p99 at half of the maximum rate
     latency_only: bool = False  # one connection: latency without queueing
 
@@ -501,6 +504,12 @@ def scenarios(fixture: Fixture, connections: int) -> list[Scenario]:
     return [
         Scenario("healthz", "no-op `GET /healthz`", [Req("GET", "/healthz", {})], connections, authenticated=False,
                  paced=True),
+        Scenario("healthz_basic", "no-op `GET /healthz` with a Basic `Authorization` field (not read)", [
+            Req("GET", "/healthz", basic(t.id, t.secret)) for t in fixture.working], connections,
+            authenticated=False, reference=True),
+        Scenario("healthz_bearer", "no-op `GET /healthz` with a Bearer JWT `Authorization` field (not read)", [
+            Req("GET", "/healthz", {"Authorization": f"Bearer {a}"}) for a in fixture.access_tokens], connections,
+            authenticated=False, reference=True),
         Scenario("self_basic", "`GET /v1/tokens/self`, Basic (authentication only)", [
             Req("GET", "/v1/tokens/self", basic(t.id, t.secret)) for t in fixture.working], connections, paced=True),
         Scenario("self_bearer", "`GET /v1/tokens/self`, Bearer JWT (authentication only)", [
@@ -562,11 +571,14 @@ class Measurement:
         return statistics.median(self.paired_ratios) if self.paired_ratios else None
 
 
-def measure_server(server: Server, fixture: Fixture, args, work: Path) -> tuple[list[Measurement], dict]:
+def measure_server(server: Server, fixture: Fixture, args, work: Path, references: bool) -> tuple[list[Measurement], dict]:
+    """Every row on one server; the reference rows only when `references` (the HTTP stack's share does not depend on
+    the store, so one configuration measures it)."""
     results: list[Measurement] = []
     memory = {"start": server.memory()}
     every = [scenario for scenario in scenarios(fixture, args.connections)
-             if not args.rows or scenario.name in args.rows or scenario.name == "healthz"]
+             if (not args.rows or scenario.name in args.rows or scenario.name == "healthz")
+             and (references or not scenario.reference)]
     noop = next(scenario for scenario in every if scenario.name == "healthz")
     for scenario in every:
         smoke(server, scenario)
@@ -577,7 +589,7 @@ def measure_server(server: Server, fixture: Fixture, args, work: Path) -> tuple[
         log(f"  {scenario.name:12} {measured.rps:9.0f} req/s  p50 {measured.p50_ms:6.2f} ms  p99 "
             f"{measured.p99_ms:6.2f} ms  errors {measured.errors}")
         measurement = Measurement(scenario, measured)
-        if scenario.paced and scenario.authenticated:
+        if (scenario.paced and scenario.authenticated) or scenario.reference:
             # Runs alternate A B B A …, so that a drift of the machine's speed (other tenants, CPU frequency) hits
             # both sides of a pair alike; the verdict uses the median of the pairs.
             for round_ in range(args.ratio_rounds):
@@ -706,7 +718,7 @@ def seed_store(server: Server, server_key_bytes: bytes, size: int, psql: list[st
     return {"organization": organization, "admin": SeedToken(created["id"], created["secret"])}, seeded
 
 
-def run_configuration(store: str, size: int, args, work: Path) -> dict:
+def run_configuration(store: str, size: int, args, work: Path, references: bool) -> dict:
     log(f"{store}, {size:,} tokens")
     root = work / f"{store}-{size}"
     (root / "data").mkdir(parents=True)
@@ -722,7 +734,7 @@ def run_configuration(store: str, size: int, args, work: Path) -> dict:
     server.start()
     try:
         fixture = prepare(server, base, seeded)
-        measurements, memory = measure_server(server, fixture, args, work)
+        measurements, memory = measure_server(server, fixture, args, work, references)
     except Exception:
         errors = root / "server.err"
         if errors.exists():
@@ -738,7 +750,7 @@ def run_configuration(store: str, size: int, args, work: Path) -> dict:
 # Instructions per request (callgrind)
 
 
-INSTRUCTION_ROWS = ("healthz", "self_basic", "self_bearer", "basic", "bearer", "webhook")
+INSTRUCTION_ROWS = ("healthz", "healthz_basic", "healthz_bearer", "self_basic", "self_bearer", "basic", "bearer", "webhook")
 
 
 def callgrind_total(path: Path) -> int:
@@ -953,7 +965,8 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
     for configuration in configurations:
         noop = next(m.max.rps for m in configuration["measurements"] if m.scenario.name == "healthz")
         for m in configuration["measurements"]:
-            ratio = f"{m.max.rps / noop:.2f}" if m.scenario.authenticated and not m.scenario.latency_only else ""
+            shows_ratio = (m.scenario.authenticated and not m.scenario.latency_only) or m.scenario.reference
+            ratio = f"{m.max.rps / noop:.2f}" if shows_ratio else ""
             half = (f"{fmt_ms(m.half.p99_ms)} ({fmt_rate(m.half.rps)})" if m.half else "")
             rate = fmt_rate(m.max.rps)
             paired = f"{m.paired_ratio:.2f}" if m.paired_ratio is not None else ""
@@ -1003,7 +1016,7 @@ def targets(configurations: list[dict], cli: dict | None) -> list[str]:
         where = f"{configuration['store']}, {configuration['size']:,} tokens"
         by_name = {m.scenario.name: m for m in configuration["measurements"]}
         noop = by_name["healthz"].max.rps
-        for name in ("self_basic", "self_bearer", "webhook", "basic", "bearer"):
+        for name in ("self_basic", "healthz_basic", "self_bearer", "healthz_bearer", "webhook", "basic", "bearer"):
             if name not in by_name:
                 continue
             m = by_name[name]
@@ -1017,6 +1030,11 @@ def targets(configurations: list[dict], cli: dict | None) -> list[str]:
             # The spread of the pairs says how far the median can move in a run on this host.
             how = (f"paired; pairs {min(m.paired_ratios) * 100:.0f}–{max(m.paired_ratios) * 100:.0f} %"
                    if m.paired_ratios else "unpaired")
+            if m.scenario.reference:
+                # Not a target: the part of the row above that the credential's bytes cost before authentication.
+                rows.append(f"| {m.scenario.label}, × no-op: the HTTP stack's share of the row above ({where}) | "
+                            f"{shown:.1f} % ({how}) | reference |")
+                continue
             rows.append(f"| {m.scenario.label} ≥ 85 % of no-op ({where}) | {shown:.1f} % ({how}) | {verdict} |")
             if m.half:
                 rows.append(f"| {m.scenario.label}: p99 ≤ 5 ms at half load ({where}) | {fmt_ms(m.half.p99_ms)} ms "
@@ -1104,7 +1122,7 @@ def main() -> int:
             nginx = nginx_ceiling(args, work)
             for store in [s for s in args.stores.split(",") if s]:
                 for size in [int(s) for s in args.sizes.split(",") if s]:
-                    configurations.append(run_configuration(store, size, args, work))
+                    configurations.append(run_configuration(store, size, args, work, references=not configurations))
         instructions = None if args.skip_http or args.skip_instructions else run_instructions(args, work)
         cli = None if args.skip_cli else run_cli(args, work)
         text = report(args, info, nginx, configurations, cli, instructions, started)
