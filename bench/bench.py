@@ -729,7 +729,7 @@ def run_configuration(store: str, size: int, args, work: Path, references: bool)
         if args.pin:
             pin_postgres()
     server = Server(args.server_bin, root, database_url, base64.b64encode(server_key_bytes).decode(), args.pin,
-                    args.server_log_level)
+                    args.server_log_level, wrapper=shlex.split(args.server_wrapper))
     base, seeded = seed_store(server, server_key_bytes, size, psql, args.working_set, args.signing_algorithm)
     server.start()
     try:
@@ -950,7 +950,8 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
         + f" wrk: 1 thread, {args.connections} connections unless the row says otherwise, {args.duration:g} s per "
         f"row after {args.warmup:g} s of warm-up. Server log level `{args.server_log_level}` (logs discarded); "
         f"{args.signing_algorithm} signing key. "
-        f"Authenticated rows use {args.working_set} different tokens in turn. \"Paired\" is the median of "
+        + (f"Servers run under `{args.server_wrapper}`. " if args.server_wrapper else "")
+        + f"Authenticated rows use {args.working_set} different tokens in turn. \"Paired\" is the median of "
         f"{args.ratio_rounds} ratios from runs of {args.ratio_seconds:g} s taking turns with the no-op route "
         f"(A B B A …).",
         "",
@@ -1085,6 +1086,9 @@ def main() -> int:
                              "key's RS256; ES256 rotates to a P-256 key before the server starts)")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--server-log-level", default="info")
+    parser.add_argument("--server-wrapper", default="", metavar="COMMAND",
+                        help="run the measured servers under this command, such as 'chrt --batch 0' (not the "
+                             "callgrind or CLI servers)")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
     parser.add_argument("--skip-instructions", action="store_true", help="skip the callgrind instruction counts")
