@@ -571,7 +571,8 @@ class Measurement:
         return statistics.median(self.paired_ratios) if self.paired_ratios else None
 
 
-def measure_server(server: Server, fixture: Fixture, args, work: Path, references: bool) -> tuple[list[Measurement], dict]:
+def measure_server(server: Server, fixture: Fixture, args, work: Path,
+                   references: bool) -> tuple[list[Measurement], dict]:
     """Every row on one server; the reference rows only when `references` (the HTTP stack's share does not depend on
     the store, so one configuration measures it)."""
     results: list[Measurement] = []
@@ -750,7 +751,8 @@ def run_configuration(store: str, size: int, args, work: Path, references: bool)
 # Instructions per request (callgrind)
 
 
-INSTRUCTION_ROWS = ("healthz", "healthz_basic", "healthz_bearer", "self_basic", "self_bearer", "basic", "bearer", "webhook")
+INSTRUCTION_ROWS = ("healthz", "healthz_basic", "healthz_bearer", "self_basic", "self_bearer", "basic", "bearer",
+                    "webhook")
 
 
 def callgrind_total(path: Path) -> int:
