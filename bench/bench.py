@@ -6,9 +6,12 @@ Everything it starts (servers, nginx) is stopped when it ends, also on Ctrl-C. R
 
 What one run measures, on one machine:
   - the ceiling: nginx `return 200` and the server's `GET /healthz` (the no-op route) over loopback;
-  - authenticated calls: `GET /v1/tokens/{id}` with Basic (token ID:secret) and with a Bearer access token, the
-    TokenReview webhook, the OAuth token exchange, the first page of `GET /v1/tokens`, `GET /v1/organization`,
-    create and regenerate; each as requests/s, p50 and p99, and as a ratio to the no-op route;
+  - authenticated calls: `GET /v1/tokens/self` (authentication only) and `GET /v1/tokens/{id}` with Basic (token
+    ID:secret) and with a Bearer access token, the TokenReview webhook, the OAuth token exchange, the first page of
+    `GET /v1/tokens`, `GET /v1/organization`, create and regenerate; each as requests/s, p50 and p99, and as a ratio
+    to the no-op route (paired for the `self`, `{id}` and webhook rows);
+  - for reference, in the first configuration: the no-op route carrying the Basic and the Bearer rows'
+    `Authorization` fields, which it does not read (what the credential's bytes cost in the HTTP stack);
   - p99 at half of each path's measured maximum rate (paced load, see README.md);
   - server memory (VmHWM and VmRSS from /proc/PID/status);
   - with a thousand and a million tokens stored, on SQLite and on PostgreSQL;
