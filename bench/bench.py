@@ -1043,9 +1043,10 @@ def targets(configurations: list[dict], cli: dict | None) -> list[str]:
             shown = math.floor(ratio * 1000) / 10
             # The spread of the pairs says how far the median can move in a run on this host.
             # Rounded down like the median, so a single pair never shows above the median it is.
-            low, high = (math.floor(min(m.paired_ratios) * 100), math.floor(max(m.paired_ratios) * 100)) \
-                if m.paired_ratios else (0, 0)
-            how = f"paired; pairs {low}–{high} %" if m.paired_ratios else "unpaired"
+            how = "unpaired"
+            if m.paired_ratios:
+                low, high = math.floor(min(m.paired_ratios) * 100), math.floor(max(m.paired_ratios) * 100)
+                how = f"paired; pairs {low}–{high} %"
             rows.append(f"| {target} ({where}) | {shown:.1f} % ({how}) | {verdict} |")
             if m.half:
                 rows.append(f"| {m.scenario.label}: p99 ≤ 5 ms at half load ({where}) | {fmt_ms(m.half.p99_ms)} ms "
