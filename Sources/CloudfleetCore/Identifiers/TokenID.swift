@@ -16,6 +16,14 @@ public struct TokenID: Hashable, Sendable, Codable, CustomStringConvertible, Com
         self.rawValue = string
     }
 
+    /// Whether `presented` is this ID byte for byte. `String`'s `==`, and so a dictionary keyed by text, compares by
+    /// Unicode canonical equivalence, under which a KELVIN SIGN (U+212A) equals a K: a presented ID found that way is
+    /// this ID only if this also holds, as its parse (`init?(_:)`) would require.
+    public func matches(exactly presented: String) -> Bool {
+        // Over raw bytes: `elementsEqual` of the two buffers stepped through generic iterators (650 instructions).
+        rawValue.withUTF8Bytes { id in presented.withUTF8Bytes { ConstantTime.equals(UnsafeRawBufferPointer(id), UnsafeRawBufferPointer($0)) } }
+    }
+
     /// A new random ID (about 131 bits of entropy).
     public static func generate() -> TokenID {
         TokenID(unchecked: Base62.random(length: length))

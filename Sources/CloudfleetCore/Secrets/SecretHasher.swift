@@ -69,6 +69,14 @@ public struct SecretHasher: Sendable, CustomReflectable {
         verify(revealed: secret.reveal, against: digest)
     }
 
+    /// Whether `presented`, a token secret as the client sent it and not yet parsed, matches the digest of a token's
+    /// secret, compared in constant time. Only the secret issued for that token matches, and it was issued
+    /// well-formed, so a match needs no parse; without one, parse (``TokenSecret/init(parsing:)``) to tell a
+    /// malformed secret from a wrong one.
+    public func verify(presentedTokenSecret presented: String, against digest: SecretDigest) -> Bool {
+        verify(revealed: presented, against: digest)
+    }
+
     /// Whether `credential` matches `digest`, compared in constant time.
     public func verify(_ credential: WebhookCredential, against digest: SecretDigest) -> Bool {
         verify(revealed: credential.reveal, against: digest)

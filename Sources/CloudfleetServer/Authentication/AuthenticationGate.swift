@@ -70,16 +70,24 @@ struct AuthenticationGate: Sendable {
             metrics.authentication(path, .failure)
             throw Refusal.unauthorized
         }
-        var claimedID: String?
-        if case .basic(let id, _) = credentials, TokenID(id) != nil { claimedID = id }
-        let limited = limiter.retryAfter(tokenID: claimedID, address: sourceIP, now: now)
+        // The token ID a Basic credential claims, for its budget of failures. Read only where the limiter needs it: with
+        // no failure on record (the usual case) it has nothing to look up.
+        func claimedID() -> String? {
+            guard case .basic(let id, _) = credentials, TokenID(id) != nil else { return nil }
+            return id
+        }
+        let limited = limiter.retryAfter(tokenID: claimedID(), address: sourceIP, now: now)
         let verified: Authenticator.Verified
         do {
             do {
-                // While limited, guesses are checked against cached tokens first …
-                verified = try await verify(credentials, at: now, storeLookup: limited == nil)
+                if let cached = try authenticator.verifyFromCaches(credentials, at: now) {
+                    verified = cached
+                } else {
+                    // While limited, guesses are checked against cached tokens only …
+                    verified = try await verify(credentials, at: now, storeLookup: limited == nil)
+                }
             } catch Authenticator.Failure.notCached
-                where limiter.allowLookupWhileLimited(tokenID: claimedID, address: sourceIP, now: now)
+                where limiter.allowLookupWhileLimited(tokenID: claimedID(), address: sourceIP, now: now)
             {
                 // … and reach the store at most once a second, which refills the cache after a change to the token.
                 verified = try await verify(credentials, at: now, storeLookup: true)
@@ -100,7 +108,7 @@ struct AuthenticationGate: Sendable {
                     .authenticationFailure, tokenID: id, organization: organization, sourceIP: sourceIP, requestID: requestID(),
                     reason: "wrong secret", at: now)
             }
-            limiter.recordFailure(tokenID: claimedID, address: sourceIP, now: now)
+            limiter.recordFailure(tokenID: claimedID(), address: sourceIP, now: now)
             if let limited {
                 metrics.authentication(path, .rateLimited)
                 throw Refusal.rateLimited(retryAfter: limited)

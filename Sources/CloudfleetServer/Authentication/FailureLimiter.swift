@@ -36,11 +36,12 @@ final class FailureLimiter: Sendable {
     /// How many token IDs and addresses have failures on record.
     var trackedSources: Int { buckets.withLock { $0.count } }
 
-    /// Seconds until the token ID or the address may fail again, or `nil` when neither is limited.
-    func retryAfter(tokenID: String?, address: String?, now: Date) -> Int? {
+    /// Seconds until the token ID or the address may fail again, or `nil` when neither is limited. `tokenID` is read
+    /// only when some failure is on record.
+    func retryAfter(tokenID: @autoclosure () -> String?, address: String?, now: Date) -> Int? {
         // With no failure on record (the usual case) there is nothing to build keys for or look up.
         if buckets.withLock({ $0.isEmpty }) { return nil }
-        let waits = keys(tokenID: tokenID, address: address).compactMap { key, budget -> Double? in
+        let waits = keys(tokenID: tokenID(), address: address).compactMap { key, budget -> Double? in
             buckets.withLock { buckets in
                 guard let bucket = buckets[key] else { return nil }
                 let tokens = refilled(bucket, budget, now)

@@ -53,7 +53,8 @@ final class TokenVerificationState: Sendable {
 /// in between, so a stale row can never outlive the change that replaced it. Missing tokens are never cached.
 final class VerificationCache: Sendable {
     private struct State {
-        var entries: [TokenID: TokenVerificationState] = [:]
+        /// By the ID's text, so that a presented ID is looked up before it is parsed.
+        var entries: [String: TokenVerificationState] = [:]
         var epoch: UInt64 = 0
         var trusted: Bool
     }
@@ -70,7 +71,7 @@ final class VerificationCache: Sendable {
     /// The cached state of `id` and, on a miss, the epoch to hand back to ``fill(_:epoch:)``. Always a miss
     /// while the cache is not trusted.
     func lookup(_ id: TokenID) -> (state: TokenVerificationState?, epoch: UInt64) {
-        self.state.withLock { ($0.trusted ? $0.entries[id] : nil, $0.epoch) }
+        self.state.withLock { ($0.trusted ? $0.entries[id.rawValue] : nil, $0.epoch) }
     }
 
     /// Caches `token` unless an invalidation happened since `epoch` was read, or the cache is not trusted.
@@ -80,14 +81,21 @@ final class VerificationCache: Sendable {
             if state.entries.count >= capacity, let victim = state.entries.keys.first {
                 state.entries.removeValue(forKey: victim)
             }
-            state.entries[token.id] = token
+            state.entries[token.id.rawValue] = token
         }
+    }
+
+    /// The cached state of the token whose ID is `rawID`, a presented ID not yet parsed: one that is not a token ID,
+    /// byte for byte, is not found. Always `nil` while the cache is not trusted.
+    func lookup(rawID: String) -> TokenVerificationState? {
+        guard let found = self.state.withLock({ $0.trusted ? $0.entries[rawID] : nil }) else { return nil }
+        return found.id.matches(exactly: rawID) ? found : nil
     }
 
     /// Forgets `id`; call after every committed change to a token, before answering the caller.
     func invalidate(_ id: TokenID) {
         self.state.withLock { state in
-            state.entries.removeValue(forKey: id)
+            state.entries.removeValue(forKey: id.rawValue)
             state.epoch &+= 1
         }
     }
