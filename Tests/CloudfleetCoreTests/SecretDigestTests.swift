@@ -12,6 +12,18 @@ import Testing
         #expect(!hasher.verify(TokenSecret.generate(), against: digest))
     }
 
+    /// A presented secret is checked before it is parsed: only the exact text of the issued secret matches.
+    @Test func aPresentedSecretMatchesOnlyAsIssued() {
+        let secret = TokenSecret.generate()
+        let digest = hasher.digest(secret)
+        #expect(hasher.verify(presentedTokenSecret: secret.reveal, against: digest))
+        for presented in [
+            TokenSecret.generate().reveal, secret.reveal + "x", String(secret.reveal.dropLast()), secret.reveal.uppercased(), " " + secret.reveal, "",
+        ] {
+            #expect(!hasher.verify(presentedTokenSecret: presented, against: digest), "\(presented.count) characters")
+        }
+    }
+
     @Test func digestIsKeyedByTheServerKey() {
         let secret = TokenSecret.generate()
         let other = SecretHasher(serverKey: .generate())
