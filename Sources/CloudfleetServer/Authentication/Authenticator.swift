@@ -55,7 +55,8 @@ struct Authenticator: Sendable {
     /// Authenticates `Authorization: Basic base64(id:secret)` credentials given as ID and secret text: the current
     /// state of the token whose current secret is `rawSecret` at `now`, or whose previous one while a
     /// regeneration's grace period keeps it. With `storeLookup` false only cached tokens are checked. Foreign
-    /// formats are refused before any lookup (`verifyFromCaches` has checked a cached token's secret before).
+    /// formats are refused before the store is read (`verifyFromCaches`, which the gate calls first, compares a cached
+    /// token's digests with the secret as presented; a secret that matched neither is parsed here).
     nonisolated(nonsending) func verify(tokenID rawID: String, secret rawSecret: String, at now: Date, storeLookup: Bool = true) async throws
         -> Verified
     {
