@@ -1153,7 +1153,9 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
             half = (f"{fmt_ms(m.half.p99_ms)} ({fmt_rate(m.half.rps)})" if m.half else "")
             rate = fmt_rate(m.max.rps)
             paired = f"{m.paired_ratio:.2f}" if m.paired_ratio is not None else ""
-            interleaved = f"{m.interleaved_ratio:.3f}" if m.interleaved_ratio is not None else ""
+            # Rounded down, as the Targets table's percentages are.
+            interleaved = (f"{math.floor(m.interleaved_ratio * 1000) / 1000:.3f}" if m.interleaved_ratio is not None
+                           else "")
             stolen = f"{m.max.steal * 100:.1f}" + (f", {m.half.steal * 100:.1f}" if m.half else "")
             lines.append(f"| {configuration['store']} | {configuration['size']:,} | {m.scenario.label} | {rate} | "
                          f"{ratio} | {paired} | {interleaved} | {fmt_ms(m.max.p50_ms)} | {fmt_ms(m.max.p99_ms)} | "
