@@ -6,7 +6,7 @@ import Hummingbird
 /// responder built here consults first (``ConstantRoutesResponder``).
 ///
 /// Hummingbird's trie splits a path by `Character` and compares each segment with the routes beside it: about 6,000
-/// instructions for `/healthz` and 12,000 for `/v1/tokens/self` (bench/README.md). The table finds a constant route
+/// instructions for `/healthz` and 12,000 for `/v1/tokens/self` (bench/history.md). The table finds a constant route
 /// with one dictionary lookup of the path and then runs what the router would: the same handler behind the same
 /// middleware (the router's and its group's, as they were when the route was added), with the same endpoint path
 /// (the metrics' route label). The trie tries a constant segment before a parameter, so a path found in the table is

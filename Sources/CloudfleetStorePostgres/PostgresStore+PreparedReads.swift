@@ -3,7 +3,7 @@ import PostgresNIO
 
 /// A hot read of the store: one statement by one key, prepared once on each connection of the pool instead of
 /// parsed and planned by the database on every call. A token read on PostgreSQL took twice as long the other way
-/// (bench/README.md). The SQL names its columns, so a later migration that adds a column leaves it valid.
+/// (bench/history.md). The SQL names its columns, so a later migration that adds a column leaves it valid.
 protocol PreparedRead: PostgresPreparedStatement where Row == PostgresRandomAccessRow {
     associatedtype Key: PostgresEncodable & Sendable
     var key: Key { get }

@@ -155,7 +155,7 @@ public final class PostgresStore: Store {
     ///
     /// Checking the pool in use first matters under overload: swapping pools cancels the queries in flight on the
     /// old one, whose failures would start the next swap, and every request would get 503 for as long as the
-    /// load lasted (seen with 64 connections listing tokens on one shared core, bench/README.md).
+    /// load lasted (seen with 64 connections listing tokens on one shared core, bench/history.md).
     private func recoverPool() {
         guard let configuration,
             probing.withLock({ running in

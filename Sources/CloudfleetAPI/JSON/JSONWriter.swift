@@ -2,7 +2,7 @@ import Foundation
 
 /// A value that writes its own JSON, for the responses on the authenticated hot paths.
 ///
-/// Foundation's `JSONEncoder` was 13–16 % of the CPU time of a token read or a TokenReview (bench/README.md).
+/// Foundation's `JSONEncoder` was 13–16 % of the CPU time of a token read or a TokenReview (bench/history.md).
 /// Writers produce exactly the bytes the server's `JSONEncoder` (sorted keys, ISO 8601 dates, unescaped
 /// slashes) produces for the same value, so the two paths can never disagree; the tests compare them.
 public protocol JSONWritable: Sendable {

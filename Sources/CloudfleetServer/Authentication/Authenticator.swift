@@ -175,7 +175,7 @@ struct Authenticator: Sendable {
     /// A Basic credential is checked before its formats are: only the secret issued for the token matches one of its
     /// digests, and it was issued well-formed, so the ID and the secret need no parse when they match (their
     /// alphabets and the checksum, with the metadata look-ups they caused, were about 1 % of a Basic request's
-    /// instructions, bench/README.md). Anything else is parsed by the full verification, before the store is read.
+    /// instructions, bench/history.md). Anything else is parsed by the full verification, before the store is read.
     func verifyFromCaches(_ credentials: AuthenticationGate.Credentials, at now: Date) throws(Failure) -> Verified? {
         switch credentials {
         case .basic(let rawID, let rawSecret):

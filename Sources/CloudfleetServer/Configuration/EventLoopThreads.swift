@@ -6,7 +6,7 @@ import NIOCore
 /// NIO counts the machine's CPUs, less any cgroup quota or cpuset, but not the process's CPU affinity, which
 /// `taskset`, `numactl` and CPU pinning set. A server pinned to one CPU of two ran two event loops on it, and each
 /// authenticated request then cost 1.4 context switches instead of 0.4, and the server lost about a tenth of its
-/// throughput (bench/README.md). `NIO_SINGLETON_GROUP_LOOP_COUNT` still overrides the choice.
+/// throughput (bench/history.md). `NIO_SINGLETON_GROUP_LOOP_COUNT` still overrides the choice.
 public enum EventLoopThreads {
     /// The loop count for `coreCount` CPUs (NIO's count) and an affinity of `affinity` CPUs; `nil` to leave NIO's
     /// choice, when the environment sets the count or the affinity allows every CPU.

@@ -11,7 +11,7 @@ import NIOHTTPTypes
 ///
 /// A kube-apiserver calls the webhook for each kubectl request it has not cached, over one kept-alive connection.
 /// Through Hummingbird a review costs a hand-over to the concurrency runtime and back and a request-body stream:
-/// 70 % of the no-op route's throughput, where architecture §9 asks for 85 % (bench/README.md). Here, behind NIO's
+/// 70 % of the no-op route's throughput, where architecture §9 asks for 85 % (bench/history.md). Here, behind NIO's
 /// HTTP parser, a review whose caller's cluster, token signature and token state are all cached is decided by the
 /// same code as on the router (`TokenReviewController.answerFromCaches`), with the same answer, header fields,
 /// request log line and metrics; nothing waits and nothing reads the store. Anything else goes to Hummingbird as it
@@ -180,7 +180,7 @@ final class TokenReviewFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         // Flushed once the event loop has handled the other connections that were ready with this one: their answers
         // then leave in one burst, and a client waiting on them is woken once rather than once for each. On this
         // VM a wake-up costs the sender several microseconds; flushing at once held the webhook at 37K reviews a
-        // second against 42.5K so (bench/README.md, eighth round). From the channel, so it reaches the socket
+        // second against 42.5K so (bench/history.md, eighth round). From the channel, so it reaches the socket
         // whatever happens to this handler meanwhile.
         let channel = context.channel
         context.eventLoop.execute { channel.flush() }

@@ -7,7 +7,7 @@ import Hummingbird
 ///
 /// The authentication runs inside each route's own closure rather than as the middleware of a router group, whose
 /// layer Hummingbird calls through an existential chain of responders: that layer cost about 1,600 instructions of
-/// each authenticated request (0.6 %) and, measured side by side, up to 2 % of its CPU time (bench/README.md, tenth
+/// each authenticated request (0.6 %) and, measured side by side, up to 2 % of its CPU time (bench/history.md, tenth
 /// round). What runs, and in which order, is the same; a middleware added to the wrapped group would run before
 /// authentication, with no principal yet.
 struct AuthenticatedRoutes {

@@ -8,7 +8,7 @@ import Glibc
 /// every call while `TZ` is unset: a `stat` of `/etc/localtime`, once per request, as the request log writes a line
 /// for each. With `TZ=:/etc/localtime` glibc reads the same file once and sees the name unchanged afterwards. Times
 /// stay local; a change of `/etc/localtime` shows after a restart. Measured side by side in quick runs: 7 % more
-/// requests a second on the no-op route, 1.8 µs less CPU per request (bench/README.md, seventh round).
+/// requests a second on the no-op route, 1.8 µs less CPU per request (bench/history.md, seventh round).
 public enum LogTimeZone {
     /// What `TZ` should be set to, or `nil` to leave the environment alone: an operator's own `TZ` (even empty,
     /// which glibc reads as UTC) stands.

@@ -115,7 +115,7 @@ public struct ClusterService: Sendable {
 /// A change on this node invalidates its entry at once; other nodes see a deleted cluster or a replaced webhook
 /// credential within ``timeToLive``. When an entry is missing or stale, one read of the store serves every caller
 /// that asks meanwhile: under load, the reviews of a cluster whose entry expired would otherwise all read it at
-/// once (a p99 of 5.5 s on PostgreSQL with 64 concurrent reviews, bench/README.md).
+/// once (a p99 of 5.5 s on PostgreSQL with 64 concurrent reviews, bench/history.md).
 final class ClusterDirectory: Sendable {
     private struct Entry {
         let cluster: Cluster?
