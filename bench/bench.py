@@ -473,25 +473,19 @@ end
 
 
 def run_interleaved(url: str, side_a: list[Req], side_b: list[Req], *, seconds: float, connections: int, pin: bool,
-                    work: Path, turn_ms: int) -> list[tuple[int, int]]:
+                    work: Path, turn_ms: int) -> tuple[list[tuple[int, int]], float]:
     """Answers of side A and side B in each whole cycle of a turn of each, the first cycle (connections opening)
-    and the last (cut off by the end of the run) left out."""
-    script = work / "wrk-interleaved.lua"
-    script.write_text("SIDE_A = {\n" + ",\n".join(r.lua() for r in side_a) + "\n}\n"
-                      + "SIDE_B = {\n" + ",\n".join(r.lua() for r in side_b) + "\n}\n"
-                      + LUA_INTERLEAVED % {"turn_ms": turn_ms})
+    and the last (cut off by the end of the run) left out; and the share of the server CPU's time stolen."""
+    script = ("SIDE_A = {\n" + ",\n".join(r.lua() for r in side_a) + "\n}\n"
+              + "SIDE_B = {\n" + ",\n".join(r.lua() for r in side_b) + "\n}\n"
+              + LUA_INTERLEAVED % {"turn_ms": turn_ms})
     # Two threads, `connections` each: wrk shares the connections out evenly.
-    args = ["wrk", "-t", "2", "-c", str(2 * connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-            "-s", str(script), url]
-    result = subprocess.run(pinned(CLIENT_CPU if pin else None, args), capture_output=True, text=True)
-    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_TURNS ")), None)
-    if result.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({result.returncode}): {result.stdout[-2000:]} {result.stderr[-2000:]}")
-    data = json.loads(line[len("BENCH_TURNS "):])
+    data, steal = wrk_report(url, script, "BENCH_TURNS", seconds=seconds, connections=2 * connections, threads=2,
+                             pin=pin, work=work)
     if data["errors"]:
         raise RuntimeError(f"wrk counted {data['errors']} errors in an interleaved run")
     sent = data["sent"]
-    return [(sent[i], sent[i + 1]) for i in range(2, len(sent) - 3, 2)]
+    return [(sent[i], sent[i + 1]) for i in range(2, len(sent) - 3, 2)], steal
 
 
 def lua_string(value: str) -> str:
@@ -541,26 +535,35 @@ def cpu_ticks(cpu: str | None) -> tuple[int, int]:
     return 0, 0
 
 
-def run_wrk(url: str, requests: list[Req], *, seconds: float, connections: int, pin: bool, work: Path,
-            pace_ms: tuple[int, int] | None = None, threads: int = 1) -> WrkResult:
-    script = work / "wrk-script.lua"
-    low, high = pace_ms or (0, 0)
-    script.write_text("REQUESTS = {\n" + ",\n".join(r.lua() for r in requests) + "\n}\n"
-                      + LUA_COMMON % {"pace_low": low, "pace_high": high})
+def wrk_report(url: str, script: str, prefix: str, *, seconds: float, connections: int, threads: int, pin: bool,
+               work: Path) -> tuple[dict, float]:
+    """Runs wrk with `script` and returns the JSON its `done` hook printed after `prefix`, and the share of the
+    server CPU's time stolen while it ran."""
+    path = work / "wrk-script.lua"
+    path.write_text(script)
     args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-            "-s", str(script), url]
+            "-s", str(path), url]
     before = cpu_ticks(SERVER_CPU if pin else None)
     result = subprocess.run(pinned(CLIENT_CPU if pin else None, args), capture_output=True, text=True)
     after = cpu_ticks(SERVER_CPU if pin else None)
-    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((l for l in result.stdout.splitlines() if l.startswith(prefix + " ")), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stdout[-2000:]} {result.stderr[-2000:]}")
-    data = json.loads(line[len("BENCH_JSON "):])
+    return json.loads(line[len(prefix) + 1:]), (after[1] - before[1]) / max(1, after[0] - before[0])
+
+
+def run_wrk(url: str, requests: list[Req], *, seconds: float, connections: int, pin: bool, work: Path,
+            pace_ms: tuple[int, int] | None = None, threads: int = 1) -> WrkResult:
+    low, high = pace_ms or (0, 0)
+    script = ("REQUESTS = {\n" + ",\n".join(r.lua() for r in requests) + "\n}\n"
+              + LUA_COMMON % {"pace_low": low, "pace_high": high})
+    data, steal = wrk_report(url, script, "BENCH_JSON", seconds=seconds, connections=connections, threads=threads,
+                             pin=pin, work=work)
     errors = sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     return WrkResult(
         rps=data["requests"] / (data["duration_us"] / 1e6), p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000,
         p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000, requests=data["requests"], errors=errors,
-        connections=connections, steal=(after[1] - before[1]) / max(1, after[0] - before[0]))
+        connections=connections, steal=steal)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -761,19 +764,16 @@ def measure_server(server: Server, fixture: Fixture, args, work: Path,
                 f"{fmt_pct(measurement.paired_steal)} of a run)")
             # The token reads are reported, not held to the target: their pairs are enough.
             if args.interleave_seconds > 0 and (scenario.name in AUTHENTICATION_ROWS or scenario.reference):
-                before = cpu_ticks(SERVER_CPU if args.pin else None)
-                measurement.interleaved = run_interleaved(
+                measurement.interleaved, measurement.interleaved_steal = run_interleaved(
                     url, noop.requests, scenario.requests, seconds=args.interleave_seconds,
                     connections=scenario.connections, pin=args.pin, work=work, turn_ms=args.turn_ms)
-                after = cpu_ticks(SERVER_CPU if args.pin else None)
-                measurement.interleaved_steal = (after[1] - before[1]) / max(1, after[0] - before[0])
-                spread = measurement.interleaved_spread
-                raw = (sum(b for _, b in measurement.interleaved) / max(1, sum(a for a, _ in measurement.interleaved)))
+                cycles = measurement.interleaved
+                noop_answers, row_answers = sum(a for a, _ in cycles), sum(b for _, b in cycles)
+                low, high = measurement.interleaved_spread or (0.0, 0.0)
                 log(f"  {scenario.name + ' inter.':12} {measurement.interleaved_ratio or 0:.3f} × no-op over "
-                    f"{len(measurement.interleaved)} cycles of {args.turn_ms} ms turns (uncorrected {raw:.3f}; "
-                    f"{sum(a for a, _ in measurement.interleaved) / max(1, len(measurement.interleaved)):.0f} no-op "
-                    f"answers a turn; cycles' 10th–90th "
-                    f"percentile {spread[0] if spread else 0:.2f}–{spread[1] if spread else 0:.2f}; stolen "
+                    f"{len(cycles)} cycles of {args.turn_ms} ms turns (uncorrected "
+                    f"{row_answers / max(1, noop_answers):.3f}; {noop_answers / max(1, len(cycles)):.0f} no-op answers "
+                    f"a turn; cycles' 10th–90th percentile {low:.2f}–{high:.2f}; stolen "
                     f"{fmt_pct(measurement.interleaved_steal)})")
         if scenario.paced:
             measurement.half_target = measured.rps / 2
