@@ -484,8 +484,14 @@ def run_interleaved(url: str, side_a: list[Req], side_b: list[Req], *, seconds: 
                              pin=pin, work=work)
     if data["errors"]:
         raise RuntimeError(f"wrk counted {data['errors']} errors in an interleaved run")
-    sent = data["sent"]
-    return [(sent[i], sent[i + 1]) for i in range(2, len(sent) - 3, 2)], steal
+    return whole_cycles(data["sent"]), steal
+
+
+def whole_cycles(sent: list[int]) -> list[tuple[int, int]]:
+    """The (side A, side B) requests of each cycle from the requests sent in each turn, A's turns first. Left out:
+    the first cycle (the connections opening) and, at the end, the last cycle with turns of both sides and a lone
+    turn of A after it if there is one (the run ends in one of them)."""
+    return [(sent[i], sent[i + 1]) for i in range(2, len(sent) - 3, 2)]
 
 
 def lua_string(value: str) -> str:
