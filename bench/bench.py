@@ -1134,7 +1134,7 @@ def report(args, info: dict, nginx: WrkResult | None, configurations: list[dict]
            "(`taskset`)." if args.pin else "Not pinned.")
         + f" wrk: 1 thread, {args.connections} connections unless the row says otherwise, {args.duration:g} s per "
         f"row after {args.warmup:g} s of warm-up. Server log level `{args.server_log_level}` (logs discarded); "
-        f"{args.signing_algorithm} signing key. "
+        f"{args.signing_algorithm} signing key (cluster tokens; access tokens are ES256 either way). "
         + (f"Servers run under `{args.server_wrapper}`. " if args.server_wrapper else "")
         + f"Authenticated rows use {args.working_set} different tokens in turn. \"Paired\" is the median of "
         f"{args.ratio_rounds} ratios from runs of {args.ratio_seconds:g} s taking turns with the no-op route "
@@ -1295,8 +1295,9 @@ def main() -> int:
                         help="milliseconds of each turn in the interleaved run (default 200)")
     parser.add_argument("--working-set", type=int, default=100, help="tokens the authenticated rows take turns with")
     parser.add_argument("--signing-algorithm", choices=["RS256", "ES256"], default="RS256",
-                        help="algorithm of the signing key that signs access and cluster tokens (default: the first "
-                             "key's RS256; ES256 rotates to a P-256 key before the server starts)")
+                        help="algorithm of the signing key, which signs cluster tokens (default: the first key's "
+                             "RS256; ES256 rotates to a P-256 key before the server starts); access tokens are ES256 "
+                             "either way")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--server-log-level", default="info")
     parser.add_argument("--server-wrapper", default="", metavar="COMMAND",

@@ -161,7 +161,8 @@ import Testing
     @Test func aRotationToES256PublishesAnECKeyAndEveryPathAcceptsBothKeys() async throws {
         let world = try await TestWorld.make()
         let (oldKID, clusterID, credential, oldClusterToken, oldAccessToken) = try await Self.beforeRotation(world)
-        #expect(try DecodedJWT(oldAccessToken).header["alg"] as? String == "RS256", "the first key is RS256")
+        #expect(try DecodedJWT(oldClusterToken).header["alg"] as? String == "RS256", "the first key is RS256")
+        #expect(try DecodedJWT(oldAccessToken).header["alg"] as? String == "ES256", "signed by its access-token companion")
 
         let newKID = try await SigningKeyRotation.rotate(store: world.store, serverKey: world.dependencies.serverKey, algorithm: .es256)
 

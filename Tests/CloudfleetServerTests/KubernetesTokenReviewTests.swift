@@ -191,6 +191,9 @@ import _CryptoExtras
             await strangerNoKID.add(rsa: stranger, digestAlgorithm: .sha256)
             forgeries["RS256 by another key without kid"] = try await strangerNoKID.sign(genuine)
             forgeries["a service-account JWT"] = try await strangerNoKID.sign(ServiceAccountClaims())
+            // Signed by the server's access-token key, which signs access tokens only (`SigningKeyring`).
+            forgeries["signed by the access-token companion"] = try await keyring.accessKeys.sign(
+                genuine, kid: JWKIdentifier(string: keyring.accessKID))
             // Unsigned, and re-signed claims.
             let parts = control.split(separator: ".").map(String.init)
             forgeries["alg none"] = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + parts[1] + "."

@@ -100,7 +100,8 @@ struct Authenticator: Sendable {
 
     // MARK: Access tokens
 
-    /// Mints an access token for a verified token; it belongs to the secret it was minted from.
+    /// Mints an access token for a verified token; it belongs to the secret it was minted from. ES256, signed by the
+    /// keyring's access key (``SigningKeyring``).
     func issueAccessToken(for verified: Verified) async throws -> (token: String, expiresIn: Int) {
         let state = verified.state
         // Whole seconds: NumericDate consumers such as the kube-apiserver expect integers.
@@ -111,7 +112,7 @@ struct Authenticator: Sendable {
             jti: IDClaim(value: Base62.random(length: 22)), org: state.organizationIDText, role: state.role.rawValue,
             gen: verified.generation)
         let keyring = signingKeys.current
-        let token = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: keyring.currentKID))
+        let token = try await keyring.accessKeys.sign(claims, kid: JWKIdentifier(string: keyring.accessKID))
         return (token, Int(accessTokenLifetime))
     }
 
@@ -125,7 +126,7 @@ struct Authenticator: Sendable {
             guard Self.hasJWTShape(accessToken) else { throw Failure.malformed }
             let claims: AccessTokenClaims
             do {
-                claims = try await signingKeys.current.keys.verify(String(accessToken), as: AccessTokenClaims.self)
+                claims = try await signingKeys.current.accessKeys.verify(String(accessToken), as: AccessTokenClaims.self)
                 try claims.aud.verifyIntendedAudience(includes: audience)
             } catch {
                 throw Failure.invalidAccessToken
