@@ -21,6 +21,12 @@ import Testing
             #expect(access["alg"] as? String == "ES256" && access["kid"] as? String == kid + "-a")
             #expect(accessToken.split(separator: ".").last?.count == 86, "a P-256 signature, not a 342-character RS256 one")
             #expect(try await client.send(.get, "/v1/tokens/self", auth: Credentials.bearerHeader(accessToken)).status == .ok)
+            // An access token signed by the RS256 key itself, as releases before companions minted them, still works.
+            let keyring = try await SigningKeyring.load(store: world.store, serverKey: world.dependencies.serverKey)
+            let claims = try await keyring.accessKeys.verify(accessToken, as: AccessTokenClaims.self)
+            let older = try await keyring.keys.sign(claims, kid: JWKIdentifier(string: kid))
+            #expect(try DecodedJWT(older).header["alg"] as? String == "RS256")
+            #expect(try await client.send(.get, "/v1/tokens/self", auth: Credentials.bearerHeader(older)).status == .ok)
 
             let clusterID = try await client.createCluster(world.admin.basic, name: "prod")
             let cluster = try DecodedJWT(try await client.clusterToken(world.admin.basic, cluster: clusterID)).header
