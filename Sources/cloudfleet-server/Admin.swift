@@ -187,13 +187,15 @@ extension Admin {
     struct RotateSigningKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-signing-key",
-            abstract: "Make a new access-token signing key; the previous one still verifies the tokens it signed.",
+            abstract: "Make a new signing key; the previous one still verifies the tokens it signed.",
             discussion: """
+                The signing key signs cluster tokens and is published in the JWKS; access tokens are ES256 either way, \
+                signed by an RS256 key's derived companion (docs/operations.md, "Signing keys"). \
                 Nodes on PostgreSQL pick up the new key at once through the change feed. A server on SQLite picks it \
                 up when restarted; until then it keeps signing with the previous key, which stays valid. \
                 RS256 is what every kube-apiserver accepts (EKS accepts nothing else); ES256 signs about twenty times \
-                faster and makes tokens shorter, for clusters whose --oidc-signing-algs or AuthenticationConfiguration \
-                allow it (docs/kubernetes.md).
+                faster and makes cluster tokens shorter, for clusters whose --oidc-signing-algs or \
+                AuthenticationConfiguration allow it (docs/kubernetes.md).
                 """)
 
         @OptionGroup var options: ServerOptions
