@@ -189,8 +189,9 @@ extension Admin {
             commandName: "rotate-signing-key",
             abstract: "Make a new signing key; the previous one still verifies the tokens it signed.",
             discussion: """
-                The signing key signs cluster tokens and is published in the JWKS; access tokens are ES256 either way, \
-                signed by an RS256 key's derived companion (docs/operations.md, "Signing keys"). \
+                The signing key signs cluster tokens and is published in the JWKS. Access tokens are ES256 either way: \
+                an ES256 key signs them itself, an RS256 key through a companion derived from it (docs/operations.md, \
+                "Signing keys"). \
                 Nodes on PostgreSQL pick up the new key at once through the change feed. A server on SQLite picks it \
                 up when restarted; until then it keeps signing with the previous key, which stays valid. \
                 RS256 is what every kube-apiserver accepts (EKS accepts nothing else); ES256 signs about twenty times \
